@@ -141,10 +141,38 @@ func SaltToken(token, remote string) (string, error) {
 
 // AppendSalt appends the 40 hex digits of HMAC-SHA1(secret, remote).
 func AppendSalt(dst []byte, secret, remote string) []byte {
-	m := hmac.New(sha1.New, []byte(secret))
-	m.Write([]byte(remote))
-	var sum [sha1.Size]byte
-	return appendHex(dst, m.Sum(sum[:0]))
+	sum := hmacSHA1(secret, remote)
+	return appendHex(dst, sum[:])
+}
+
+// hmacSHA1 is RFC 2104 HMAC-SHA1 computed on stack buffers: salting uses a
+// different key for every token, so there is no keyed state to keep, and
+// this avoids the allocations of hmac.New for the usual short messages.
+func hmacSHA1(key, msg string) [sha1.Size]byte {
+	const block = 64
+	var k [block]byte
+	if len(key) > block {
+		h := sha1.Sum([]byte(key))
+		copy(k[:], h[:])
+	} else {
+		copy(k[:], key)
+	}
+	var small [block + 64]byte
+	inner := small[:0]
+	if block+len(msg) > len(small) {
+		inner = make([]byte, 0, block+len(msg))
+	}
+	for _, b := range k {
+		inner = append(inner, b^0x36)
+	}
+	inner = append(inner, msg...)
+	ih := sha1.Sum(inner)
+	var outer [block + sha1.Size]byte
+	for i, b := range k {
+		outer[i] = b ^ 0x5c
+	}
+	copy(outer[block:], ih[:])
+	return sha1.Sum(outer[:])
 }
 
 func appendSalted(dst []byte, t Token, remote string) []byte {
@@ -161,7 +189,8 @@ func SaltedFor(presented, secret, cluster string) bool {
 	if hmac.Equal([]byte(presented), []byte(secret)) {
 		return true
 	}
-	want := AppendSalt(make([]byte, 0, SaltedSecretLen), secret, cluster)
+	var buf [SaltedSecretLen]byte
+	want := AppendSalt(buf[:0], secret, cluster)
 	return hmac.Equal([]byte(presented), want)
 }
 
