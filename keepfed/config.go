@@ -212,7 +212,7 @@ func ParseConfig(data []byte, id string) (*ClusterConfig, []string, error) {
 func (c *ClusterConfig) applyDefaults() error {
 	id := c.ClusterID
 	if !signing.IsClusterID(id) {
-		return fmt.Errorf("Clusters.%s: cluster id must be 5 characters of [a-z0-9]", id)
+		return fmt.Errorf("cluster id %q (Clusters.%s) must be 5 characters of [a-z0-9]", id, id)
 	}
 	if c.Collections.BlobSigning == nil {
 		t := true
