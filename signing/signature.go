@@ -274,6 +274,12 @@ func (r *KeyRing) Verify(locator, token string, now int64) error {
 // AppendExpiryHex appends t (Unix seconds) as Arvados writes it in a +A
 // hint: lowercase hex, zero-padded to at least 8 characters (%08x).
 func AppendExpiryHex(dst []byte, t int64) []byte {
+	if t >= 0 && t < 1<<32 {
+		// every real expiry until 2106: exactly 8 digits
+		return append(dst,
+			hexDigits[t>>28&15], hexDigits[t>>24&15], hexDigits[t>>20&15], hexDigits[t>>16&15],
+			hexDigits[t>>12&15], hexDigits[t>>8&15], hexDigits[t>>4&15], hexDigits[t&15])
+	}
 	var buf [24]byte
 	neg := t < 0
 	u := uint64(t)
