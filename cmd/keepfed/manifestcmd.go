@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keepfed/keepfed/keepfed"
+	"github.com/keepfed/keepfed/manifest"
+	"github.com/keepfed/keepfed/signing"
+)
+
+func init() {
+	register("manifest", "check, hash, normalize, sign, strip or rewrite a manifest (stdin to stdout)", runManifest)
+}
+
+// manifestSub is one "keepfed manifest" subcommand.
+type manifestSub struct {
+	summary string
+	run     func(args []string, sio stdio) int
+}
+
+var manifestSubs = map[string]manifestSub{
+	"check":       {"exit 0 if the manifest is valid, else print what is wrong and exit 1", runManifestCheck},
+	"pdh":         {"print the portable data hash", runManifestPDH},
+	"normalize":   {"print the Go SDK normal form", runManifestNormalize},
+	"strip":       {"remove +A hints (and +R hints with -remote-hints)", runManifestStrip},
+	"sign":        {"replace +A hints with fresh signatures", runManifestSign},
+	"to-remote":   {"turn +A into +R<remote>- hints (as a controller does for a remote manifest)", runManifestToRemote},
+	"from-remote": {"turn +R<remote>- hints back into +A, dropping local +A", runManifestFromRemote},
+}
+
+func runManifest(args []string, sio stdio) int {
+	if len(args) == 0 {
+		manifestUsage(sio.err)
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		manifestUsage(sio.out)
+		return 0
+	}
+	sub, ok := manifestSubs[args[0]]
+	if !ok {
+		fmt.Fprintf(sio.err, "keepfed manifest: unknown subcommand %q\n\n", args[0])
+		manifestUsage(sio.err)
+		return 2
+	}
+	return sub.run(args[1:], sio)
+}
+
+func manifestUsage(w io.Writer) {
+	names := make([]string, 0, len(manifestSubs))
+	for n := range manifestSubs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("Usage: keepfed manifest <subcommand> [flags] < MANIFEST\n\nSubcommands (read stdin, write stdout):\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-12s %s\n", n, manifestSubs[n].summary)
+	}
+	b.WriteString("\nRun \"keepfed manifest <subcommand> -h\" for its flags.\n")
+	io.WriteString(w, b.String())
+}
+
+// manifestFlags parses the flags of subcommand name; it returns the exit
+// code and false when the command should stop.
+func manifestFlags(fs *flag.FlagSet, args []string, usage string, sio stdio) (int, bool) {
+	fs.Usage = func() {
+		fmt.Fprintln(sio.err, "Usage: keepfed manifest "+usage)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(sio.err, "keepfed manifest: unexpected argument %q (the manifest is read from stdin)\n", fs.Arg(0))
+		return 2, false
+	}
+	return 0, true
+}
+
+// readManifest reads all of stdin, in one buffer of the right size when
+// stdin is a regular file.
+func readManifest(sio stdio) ([]byte, error) {
+	if sio.in == nil {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if f, ok := sio.in.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			buf.Grow(int(st.Size()) + bytes.MinRead)
+		}
+	}
+	if _, err := buf.ReadFrom(sio.in); err != nil {
+		return nil, fmt.Errorf("reading manifest from stdin: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// writeOut writes b to stdout.
+func writeOut(sio stdio, name string, b []byte) int {
+	if _, err := sio.out.Write(b); err != nil {
+		return fail(sio, name, fmt.Errorf("writing output: %w", err))
+	}
+	return 0
+}
+
+func runManifestCheck(args []string, sio stdio) int {
+	const name = "manifest check"
+	fs := newFlagSet(name, sio.err)
+	if code, ok := manifestFlags(fs, args, "check < MANIFEST", sio); !ok {
+		return code
+	}
+	m, err := readManifest(sio)
+	if err != nil {
+		return fail(sio, name, err)
+	}
+	if err := manifest.Check(m); err != nil {
+		return fail(sio, name, err)
+	}
+	return 0
+}
+
+func runManifestPDH(args []string, sio stdio) int {
+	const name = "manifest pdh"
+	fs := newFlagSet(name, sio.err)
+	if code, ok := manifestFlags(fs, args, "pdh < MANIFEST", sio); !ok {
+		return code
+	}
+	m, err := readManifest(sio)
+	if err != nil {
+		return fail(sio, name, err)
+	}
+	out := manifest.AppendPortableDataHash(make([]byte, 0, 64), m)
+	return writeOut(sio, name, append(out, '\n'))
+}
+
+func runManifestNormalize(args []string, sio stdio) int {
+	const name = "manifest normalize"
+	fs := newFlagSet(name, sio.err)
+	if code, ok := manifestFlags(fs, args, "normalize < MANIFEST", sio); !ok {
+		return code
+	}
+	m, err := readManifest(sio)
+	if err != nil {
+		return fail(sio, name, err)
+	}
+	out, err := manifest.Normalize(m)
+	if err != nil {
+		return fail(sio, name, err)
+	}
+	return writeOut(sio, name, out)
+}
+
+func runManifestStrip(args []string, sio stdio) int {
+	const name = "manifest strip"
+	fs := newFlagSet(name, sio.err)
+	remoteHints := fs.Bool("remote-hints", false, "also remove +R remote signature hints")
+	if code, ok := manifestFlags(fs, args, "strip [-remote-hints] < MANIFEST", sio); !ok {
+		return code
+	}
+	return rewriteStdin(sio, name, manifest.Strip(*remoteHints))
+}
+
+func runManifestSign(args []string, sio stdio) int {
+	const name = "manifest sign"
+	fs := newFlagSet(name, sio.err)
+	f := addSigningFlags(fs, true, false)
+	if code, ok := manifestFlags(fs, args, "sign -key-file F [-token T] -ttl D [-expiry UNIX] < MANIFEST", sio); !ok {
+		return code
+	}
+	ring, token, expiry, err := manifestSigner(f, sio, name)
+	if err != nil {
+		return fail(sio, name, err)
+	}
+	return rewriteStdin(sio, name, manifest.Sign(ring, token, expiry).WithBatchKey(signingSecret(f)))
+}
+
+func runManifestToRemote(args []string, sio stdio) int {
+	const name = "manifest to-remote"
+	fs := newFlagSet(name, sio.err)
+	remote := fs.String("remote", "", "id of the cluster the manifest came from")
+	localSign := fs.Bool("local-sign", false, "also append a fresh local +A signature (needs the key flags)")
+	f := addSigningFlags(fs, true, false)
+	if code, ok := manifestFlags(fs, args, "to-remote -remote ID [-local-sign -key-file F [-token T] -ttl D [-expiry UNIX]] < MANIFEST", sio); !ok {
+		return code
+	}
+	if err := checkRemoteFlag(*remote); err != nil {
+		return fail(sio, name, err)
+	}
+	if !*localSign {
+		return rewriteStdin(sio, name, manifest.ToRemote(*remote))
+	}
+	ring, token, expiry, err := manifestSigner(f, sio, name)
+	if err != nil {
+		return fail(sio, name, err)
+	}
+	return rewriteStdin(sio, name, manifest.ToRemoteSigned(*remote, ring, token, expiry).WithBatchKey(signingSecret(f)))
+}
+
+func runManifestFromRemote(args []string, sio stdio) int {
+	const name = "manifest from-remote"
+	fs := newFlagSet(name, sio.err)
+	remote := fs.String("remote", "", "id of the cluster the manifest is sent to")
+	if code, ok := manifestFlags(fs, args, "from-remote -remote ID < MANIFEST", sio); !ok {
+		return code
+	}
+	if err := checkRemoteFlag(*remote); err != nil {
+		return fail(sio, name, err)
+	}
+	return rewriteStdin(sio, name, manifest.FromRemote(*remote))
+}
+
+// checkRemoteFlag requires a cluster id: 5 characters of [a-z0-9].
+func checkRemoteFlag(remote string) error {
+	if remote == "" {
+		return usageError{errors.New("-remote is required")}
+	}
+	if !signing.IsClusterID(remote) {
+		return usageError{fmt.Errorf("-remote %q is not a cluster id (5 characters of a-z, 0-9)", remote)}
+	}
+	return nil
+}
+
+// manifestSigner returns the key ring, token and expiry from the signing
+// flags. Without a token Arvados removes +A hints and adds none; say so.
+func manifestSigner(f *signingFlags, sio stdio, name string) (*signing.KeyRing, string, int64, error) {
+	ring, err := f.keyRing()
+	if err != nil {
+		return nil, "", 0, err
+	}
+	expiry, err := unixFlag("expiry", f.expiry, time.Now().Add(ring.TTL()).Unix())
+	if err != nil {
+		return nil, "", 0, err
+	}
+	token := f.tokenValue(sio)
+	if token == "" || !ring.CanSign() {
+		fmt.Fprintf(sio.err, "keepfed %s: warning: empty token or key, +A hints are removed and none added\n", name)
+	}
+	return ring, token, expiry, nil
+}
+
+// signingSecret returns the bytes of the signing key for batch signing
+// (signing.KeyRing does not expose them), or nil if they cannot be read
+// again; the rewrite then signs one locator at a time, with the same
+// output.
+func signingSecret(f *signingFlags) []byte {
+	if f.config != "" {
+		cc, _, err := keepfed.ReadConfig(f.config, f.cluster)
+		if err != nil {
+			return nil
+		}
+		return []byte(cc.Collections.BlobSigningKey)
+	}
+	if len(f.keyFiles) == 0 {
+		return nil
+	}
+	k, err := readKeyFile(f.keyFiles[0])
+	if err != nil {
+		return nil
+	}
+	return k
+}
+
+// rewriteStdin applies r to the manifest on stdin and writes the result.
+func rewriteStdin(sio stdio, name string, r manifest.Rewriter) int {
+	m, err := readManifest(sio)
+	if err != nil {
+		return fail(sio, name, err)
+	}
+	return writeOut(sio, name, r.Append(nil, m))
+}

@@ -1,0 +1,142 @@
+package manifest
+
+import (
+	"bytes"
+	"strconv"
+	"testing"
+
+	"github.com/keepfed/keepfed/signing"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// vectorRingOnly returns the arguments of Sign for the vectors.
+func vectorRingOnly(tb testing.TB) (*signing.KeyRing, string, int64) {
+	ring, token, expiry, _ := vectorRing(tb)
+	return ring, token, expiry
+}
+
+func TestRewriteVectors(t *testing.T) {
+	v := loadVectors(t)
+	ring, token, expiry, remote := vectorRing(t)
+	type op struct {
+		name    string
+		r       Rewriter
+		in, out func(vectorCase) string
+	}
+	ops := []op{
+		{"sign", Sign(ring, token, expiry), func(c vectorCase) string { return c.Manifest }, func(c vectorCase) string { return c.Signed }},
+		{"resign", Sign(ring, token, expiry), func(c vectorCase) string { return c.Signed }, func(c vectorCase) string { return c.Signed }},
+		{"strip", Strip(false), func(c vectorCase) string { return c.Manifest }, func(c vectorCase) string { return c.Stripped }},
+		{"strip-signed", Strip(false), func(c vectorCase) string { return c.Signed }, func(c vectorCase) string { return c.Stripped }},
+		{"sign-no-token", Sign(ring, "", expiry), func(c vectorCase) string { return c.Manifest }, func(c vectorCase) string { return c.Stripped }},
+		{"to-remote", ToRemote(remote), func(c vectorCase) string { return c.Signed }, func(c vectorCase) string { return c.RemoteRewritten }},
+		{"to-remote-input", ToRemote(remote), func(c vectorCase) string { return c.Manifest }, func(c vectorCase) string { return c.RemoteRewrittenInput }},
+		{"from-remote", FromRemote(remote), func(c vectorCase) string { return c.RemoteRewritten }, func(c vectorCase) string { return c.Signed }},
+	}
+	for _, c := range v.Cases {
+		t.Run(c.ID, func(t *testing.T) {
+			for _, o := range ops {
+				in, want := o.in(c), o.out(c)
+				if o.name == "from-remote" && bytes.Contains([]byte(c.Signed), []byte("+R"+remote+"-")) {
+					continue
+				}
+				if got := string(o.r.AppendSerial(nil, []byte(in))); got != want {
+					t.Errorf("%s:\n in   %q\n got  %q\n want %q", o.name, in, got, want)
+				}
+				par := o.r.WithParallelism(1, 3)
+				if got := string(par.Append(nil, []byte(in))); got != want {
+					t.Errorf("%s (parallel):\n got  %q\n want %q", o.name, got, want)
+				}
+			}
+			// to-remote with local sign: the remote rewrite of the signed
+			// manifest plus a local +A; from-remote undoes both.
+			local := string(ToRemoteSigned(remote, ring, token, expiry).Rewrite([]byte(c.Signed)))
+			if got := string(Strip(false).Rewrite([]byte(local))); got != string(Strip(false).Rewrite([]byte(c.RemoteRewritten))) {
+				t.Errorf("to-remote with local sign, local +A stripped:\n got  %q\n want %q", got, c.RemoteRewritten)
+			}
+			if got := string(FromRemote(remote).Rewrite([]byte(local))); got != c.Signed {
+				t.Errorf("from-remote(to-remote with local sign):\n got  %q\n want %q", got, c.Signed)
+			}
+		})
+	}
+}
+
+func TestStripRemoteHints(t *testing.T) {
+	in := ". cb7813a4037ab312aa7c45f823f31c07+3+R3bo3b-548b35b7029d09a561383427ef3bdbeb6428552c@f3ee8262+K@x+Aabc@1 0:3:r\n"
+	want := ". cb7813a4037ab312aa7c45f823f31c07+3+K@x 0:3:r\n"
+	if got := string(Strip(true).Rewrite([]byte(in))); got != want {
+		t.Errorf("Strip(true) = %q, want %q", got, want)
+	}
+	want = ". cb7813a4037ab312aa7c45f823f31c07+3+R3bo3b-548b35b7029d09a561383427ef3bdbeb6428552c@f3ee8262+K@x 0:3:r\n"
+	if got := string(Strip(false).Rewrite([]byte(in))); got != want {
+		t.Errorf("Strip(false) = %q, want %q", got, want)
+	}
+}
+
+func TestToRemoteSignedLocalSignatureVerifies(t *testing.T) {
+	ring, token, expiry, remote := vectorRing(t)
+	in := []byte(". acbd18db4cc2f85cedef654fccc4a4d8+3+A89118b78732c33104a4d6231e8b5a5fa1e4301e3@7fffffff 0:3:foo\n")
+	out := ToRemoteSigned(remote, ring, token, expiry).Rewrite(in)
+	toks := bytes.Fields(out)
+	loc := string(toks[1])
+	wantPrefix := "acbd18db4cc2f85cedef654fccc4a4d8+3+R" + remote + "-89118b78732c33104a4d6231e8b5a5fa1e4301e3@7fffffff+A"
+	if len(loc) < len(wantPrefix) || loc[:len(wantPrefix)] != wantPrefix {
+		t.Fatalf("got %q, want prefix %q", loc, wantPrefix)
+	}
+	// The local +A is a valid signature of hash+size for the reader.
+	local := "acbd18db4cc2f85cedef654fccc4a4d8+3" + loc[len(wantPrefix)-2:]
+	if err := ring.Verify(local, token, expiry-10); err != nil {
+		t.Errorf("local signature %q: %v", local, err)
+	}
+}
+
+func TestRewriteAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	ring, token, expiry, remote := vectorRing(t)
+	m := genSmallFiles(20, 3, 10)
+	for _, tc := range []struct {
+		name string
+		r    Rewriter
+	}{
+		{"sign", Sign(ring, token, expiry)},
+		{"strip", Strip(true)},
+		{"to-remote", ToRemote(remote)},
+		{"to-remote-signed", ToRemoteSigned(remote, ring, token, expiry)},
+		{"from-remote", FromRemote(remote)},
+		{"sign-batch", Sign(ring, token, expiry).WithBatchKey([]byte(loadVectors(t).Description.Fixed.Key))},
+		{"to-remote-signed-batch", ToRemoteSigned(remote, ring, token, expiry).WithBatchKey([]byte(loadVectors(t).Description.Fixed.Key))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := make([]byte, 0, tc.r.MaxLen(m))
+			tc.r.Append(dst, m) // warm pools
+			if n := testing.AllocsPerRun(50, func() { dst = tc.r.AppendSerial(dst[:0], m) }); n != 0 {
+				t.Errorf("serial into a pre-sized buffer: %v allocations, want 0", n)
+			}
+			if n := testing.AllocsPerRun(50, func() { _ = tc.r.AppendSerial(nil, m) }); n > 1 {
+				t.Errorf("serial into nil: %v allocations, want at most 1", n)
+			}
+			if len(m) >= DefaultParallelThreshold {
+				t.Fatalf("test manifest unexpectedly large")
+			}
+		})
+	}
+}
+
+func TestMaxLenIsABound(t *testing.T) {
+	ring, token, expiry, remote := vectorRing(t)
+	inputs := [][]byte{
+		[]byte("d41d8cd98f00b204e9800998ecf8427e d41d8cd98f00b204e9800998ecf8427e\n"),
+		[]byte(" d41d8cd98f00b204e9800998ecf8427e+A+A+A+A+A"),
+		genSmallFiles(3, 2, 2),
+	}
+	for _, r := range []Rewriter{Sign(ring, token, expiry), ToRemoteSigned(remote, ring, token, expiry), ToRemote("longclusterid")} {
+		for _, in := range inputs {
+			if got, bound := len(r.Rewrite(in)), r.MaxLen(in); got > bound {
+				t.Errorf("rewrite of %q is %d bytes, MaxLen says %d", in, got, bound)
+			}
+		}
+	}
+}

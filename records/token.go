@@ -1,0 +1,93 @@
+package records
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/keepfed/keepfed/manifest"
+	"github.com/keepfed/keepfed/signing"
+)
+
+// requestToken returns the request's first API token (spec 2.2):
+// Authorization Bearer/OAuth2 (value trimmed) or Basic (the password), the
+// api_token query parameter, the arvados_api_token cookie (base64url), then
+// the api_token field of a form body (any application/x-www-form-urlencoded
+// content type, since keepfed also strips it from such bodies).
+func requestToken(req *fasthttp.Request) string {
+	if auth := req.Header.Peek("Authorization"); len(auth) > 0 {
+		if sp := bytes.IndexByte(auth, ' '); sp > 0 {
+			scheme, val := auth[:sp], bytes.TrimSpace(auth[sp+1:])
+			switch string(scheme) {
+			case "Bearer", "OAuth2":
+				if len(val) > 0 {
+					return string(val)
+				}
+			case "Basic":
+				if dec, err := base64.StdEncoding.DecodeString(string(val)); err == nil {
+					if i := bytes.IndexByte(dec, ':'); i >= 0 && i+1 < len(dec) {
+						return string(dec[i+1:])
+					}
+				}
+			}
+		}
+	}
+	if v := req.URI().QueryArgs().Peek("api_token"); len(v) > 0 {
+		return string(v)
+	}
+	if c := req.Header.Cookie("arvados_api_token"); len(c) > 0 {
+		if dec, err := base64.URLEncoding.DecodeString(string(c)); err == nil && len(dec) > 0 {
+			return string(dec)
+		}
+	}
+	if isForm(req) {
+		var args fasthttp.Args
+		args.ParseBytes(req.Body())
+		if v := args.Peek("api_token"); len(v) > 0 {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// isForm reports whether the request body is URL-encoded form data.
+func isForm(req *fasthttp.Request) bool {
+	return bytes.HasPrefix(req.Header.ContentType(), []byte("application/x-www-form-urlencoded"))
+}
+
+// saltFor returns the token to send to cluster (spec 2.3): unchanged when
+// cluster issued it, else salted; an obsolete v1 token is first upgraded
+// with Config.UpgradeV1. No token: "" (the request goes out anonymous).
+// Failures are 401 with the reason.
+func (p *Proxy) saltFor(token, cluster string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	salted, err := signing.SaltToken(token, cluster)
+	if errors.Is(err, signing.ErrObsoleteToken) && p.cfg.UpgradeV1 != nil {
+		if v2, ok := p.cfg.UpgradeV1(token); ok {
+			salted, err = signing.SaltToken(v2, cluster)
+		}
+	}
+	if err != nil {
+		return "", wrapError(fasthttp.StatusUnauthorized,
+			"cannot forward token to cluster "+cluster+": "+err.Error(), err)
+	}
+	return salted, nil
+}
+
+// toLocal returns the rewriter for manifests coming back from cluster: +A
+// hints become +R<cluster>- ones, plus a local +A for the reader's own
+// token when SignRemoteLocators is on.
+func (p *Proxy) toLocal(cluster, token string) *manifest.Rewriter {
+	var rw manifest.Rewriter
+	if p.cfg.SignRemoteLocators && token != "" {
+		rw = manifest.ToRemoteSigned(cluster, p.cfg.KeyRing, token, time.Now().Add(p.ttl).Unix())
+	} else {
+		rw = manifest.ToRemote(cluster)
+	}
+	return &rw
+}
