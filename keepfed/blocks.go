@@ -1,0 +1,419 @@
+package keepfed
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/keepfed/keepfed/signing"
+	"github.com/valyala/fasthttp"
+)
+
+// MaxBlockSize is the largest block Keep stores (64 MiB).
+const MaxBlockSize = 64 << 20
+
+// Keepstore's reason texts.
+const (
+	reasonInvalidLocator = "invalid locator"
+	reasonMethod         = "method not allowed"
+	reasonNoToken        = "no token provided in Authorization header"
+	reasonExpired        = "expired signature"
+	reasonInvalidSig     = "invalid signature"
+)
+
+// BlockReadStatus decides what keepstore does first with a block read
+// (spec 5.2, 3.4), without touching any storage: the status to answer, or
+// 200 to read the block locally, or 0 to take the remote path (+R without
+// +A). method is GET or HEAD, locator the path without its leading "/",
+// token the request's first token, now the Unix time. When signingOn is
+// false signatures are not checked.
+func BlockReadStatus(method, locator, token string, ring *signing.KeyRing, signingOn bool, now int64) (int, string) {
+	if !signing.KeepstoreRouteMatch(locator) {
+		return fasthttp.StatusBadRequest, reasonInvalidLocator
+	}
+	info, err := signing.KeepstoreLocatorInfo(locator)
+	if err != nil {
+		return fasthttp.StatusBadRequest, reasonInvalidLocator
+	}
+	if method == fasthttp.MethodGet && info.Size <= 0 && info.Hash != signing.EmptyBlockHash {
+		return fasthttp.StatusMethodNotAllowed, reasonMethod
+	}
+	if info.Remote && !info.Signed {
+		return 0, ""
+	}
+	if !signingOn {
+		return fasthttp.StatusOK, ""
+	}
+	if token == "" {
+		return fasthttp.StatusUnauthorized, reasonNoToken
+	}
+	switch ring.Verify(locator, token, now) {
+	case nil:
+		return fasthttp.StatusOK, ""
+	case signing.ErrSignatureExpired:
+		return fasthttp.StatusUnauthorized, reasonExpired
+	default:
+		return fasthttp.StatusBadRequest, reasonInvalidSig
+	}
+}
+
+// setKeepCORS sets keepstore's CORS headers (spec 5.2).
+func setKeepCORS(h *fasthttp.ResponseHeader) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, PUT, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Length, Content-Type, X-Keep-Desired-Replicas, X-Keep-Signature, X-Keep-Storage-Classes")
+	h.Set("Access-Control-Expose-Headers", "X-Keep-Locator, X-Keep-Replicas-Stored, X-Keep-Storage-Classes-Confirmed")
+	h.Set("Access-Control-Max-Age", "86486400")
+}
+
+// handleBlock serves every method on a block path.
+func (s *Server) handleBlock(ctx *fasthttp.RequestCtx) error {
+	setKeepCORS(&ctx.Response.Header)
+	switch string(ctx.Method()) {
+	case fasthttp.MethodGet, fasthttp.MethodHead:
+		ctx.Response.Header.Set("Vary", "X-Keep-Signature")
+		return s.readBlock(ctx)
+	case fasthttp.MethodPut:
+		err := s.putBlock(ctx)
+		if err != nil {
+			// read (and drop) what the client still sends, so that it
+			// gets the answer instead of a reset connection
+			discardBody(ctx)
+		}
+		return err
+	case fasthttp.MethodOptions:
+		return nil
+	}
+	return NewError(fasthttp.StatusMethodNotAllowed, reasonMethod)
+}
+
+func (s *Server) readBlock(ctx *fasthttp.RequestCtx) error {
+	locator := string(blockLocator(ctx.Path()))
+	method := string(ctx.Method())
+	token := RequestToken(ctx)
+	status, reason := BlockReadStatus(method, locator, token, s.ring, *s.cfg.Collections.BlobSigning, s.now().Unix())
+	switch status {
+	case 0:
+		return s.readRemote(ctx, locator, token)
+	case fasthttp.StatusOK:
+	default:
+		return NewError(status, reason)
+	}
+	info, _ := signing.KeepstoreLocatorInfo(locator)
+	if info.Hash == signing.EmptyBlockHash {
+		ctx.Response.Header.SetContentLength(0)
+		return nil
+	}
+	if method == fasthttp.MethodHead {
+		n, err := s.backend.Head(locator, token, info.Hash, info.Size)
+		if err != nil {
+			return err
+		}
+		ctx.Response.Header.SetContentLength(int(n))
+		return nil
+	}
+	src, n, release, err := s.backend.Read(locator, token, info.Hash, info.Size)
+	if err != nil {
+		return err
+	}
+	bs, err := newBlockStream(src, info.Hash, n, s.streamDone(ctx, "", release))
+	if err != nil {
+		bs.finish(err)
+		return WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
+	}
+	ctx.Response.ImmediateHeaderFlush = true
+	ctx.SetBodyStream(bs, int(n))
+	return nil
+}
+
+// streamDone wraps a stream's release: it logs a failed stream (the access
+// log line was written with the headers), counts it for a remote cluster,
+// and frees the request's concurrency slot, which a streamed body holds
+// until it ends.
+func (s *Server) streamDone(ctx *fasthttp.RequestCtx, cluster string, release func(error)) func(error) {
+	free := holdSlot(ctx)
+	reqID := string(ctx.Response.Header.Peek("X-Request-Id"))
+	return func(err error) {
+		if err != nil && !errors.Is(err, errClientGone) {
+			if cluster != "" {
+				s.metrics.remote(cluster).countError(classOfStreamError(err))
+			}
+			s.log.Warn("block stream failed", "request_id", reqID, "cluster", cluster, "error", err.Error())
+		}
+		release(err)
+		free()
+	}
+}
+
+// readRemote serves a "+R" locator from the remote cluster it names.
+func (s *Server) readRemote(ctx *fasthttp.RequestCtx, locator, token string) error {
+	var buf [512]byte
+	remoteLoc, cluster, err := signing.TranslateRemote(buf[:0], locator, s.remotes.Known)
+	if err != nil {
+		return WrapError(fasthttp.StatusBadRequest, err.Error(), err)
+	}
+	if token == "" {
+		return NewError(fasthttp.StatusUnauthorized, reasonNoToken)
+	}
+	salted, err := s.saltFor(ctx, token, cluster)
+	if err != nil {
+		return err
+	}
+	info, _ := signing.KeepstoreLocatorInfo(locator)
+	method := string(ctx.Method())
+	if info.Hash == signing.EmptyBlockHash && info.Size == 0 {
+		ctx.Response.Header.SetContentLength(0)
+		return nil
+	}
+	rm, ok := s.remotes.Lookup(cluster)
+	if !ok {
+		return NewError(fasthttp.StatusBadRequest, signing.ErrRemoteNotConfigured.Error())
+	}
+	wantCopy := wantsLocalCopy(ctx.Request.Header.Peek("X-Keep-Signature"))
+	if method == fasthttp.MethodHead && !wantCopy {
+		resp, err := rm.Fetch(fasthttp.MethodHead, string(remoteLoc), salted, info.Hash, info.Size)
+		if err != nil {
+			return err
+		}
+		n := info.Size
+		if n <= 0 {
+			n = int64(resp.Header.ContentLength())
+		}
+		releaseRemoteResponse(resp, nil)
+		ctx.Response.Header.SetContentLength(int(max(n, 0)))
+		return nil
+	}
+	resp, err := rm.Fetch(fasthttp.MethodGet, string(remoteLoc), salted, info.Hash, info.Size)
+	if err != nil {
+		return err
+	}
+	size := info.Size
+	if size <= 0 {
+		size = int64(resp.Header.ContentLength())
+	}
+	if size < 0 || size > MaxBlockSize {
+		releaseRemoteResponse(resp, errors.New("bad size"))
+		return Errorf(fasthttp.StatusBadGateway, "remote cluster %s sent a block of unknown or excessive size", cluster)
+	}
+	rmm := s.metrics.remote(cluster)
+	release := func(err error) { releaseRemoteResponse(resp, err) }
+	if method == fasthttp.MethodGet {
+		release = s.streamDone(ctx, cluster, release)
+	}
+	bs, err := newBlockStream(resp.BodyStream(), info.Hash, size, release)
+	if err != nil {
+		bs.finish(err)
+		return WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
+	}
+	bs.onBytes = func(n int64) { rmm.bytes.Add(uint64(n)) }
+	if wantCopy {
+		w, err := s.backend.NewWriter(info.Hash, size, token)
+		if err != nil {
+			bs.finish(err)
+			return err
+		}
+		bs.copy = w
+		var lb [64]byte
+		hs := strconv.AppendInt(append(lb[:0], info.Hash+"+"...), size, 10)
+		signed := s.ring.AppendSigned(nil, string(hs), token, s.now().Add(s.ring.TTL()).Unix())
+		ctx.Response.Header.SetBytesV("X-Keep-Locator", signed)
+	}
+	if method == fasthttp.MethodHead {
+		if _, err := bs.WriteTo(io.Discard); err != nil {
+			return WrapError(fasthttp.StatusBadGateway, "remote cluster "+cluster+" sent a corrupt or incomplete block", err)
+		}
+		ctx.Response.Header.SetContentLength(int(size))
+		return nil
+	}
+	// the status goes out at once, so a failure later shows as a cut
+	// 200 body, never as a missing response a client might retry blindly
+	ctx.Response.ImmediateHeaderFlush = true
+	ctx.SetBodyStream(bs, int(size))
+	return nil
+}
+
+func classOfStreamError(err error) string {
+	switch {
+	case errors.Is(err, ErrChecksum), errors.Is(err, ErrShortBody), errors.Is(err, ErrLongBody):
+		return ErrClassCorrupt
+	}
+	return errorClass(err)
+}
+
+func (r *remoteMetrics) countError(class string) {
+	v, ok := r.errors.Load(class)
+	if !ok {
+		v, _ = r.errors.LoadOrStore(class, new(atomicCounter))
+	}
+	v.(*atomicCounter).Add(1)
+}
+
+// wantsLocalCopy reports whether X-Keep-Signature asks for a local copy:
+// the text before the first comma is exactly "local".
+func wantsLocalCopy(h []byte) bool {
+	if i := strings.IndexByte(string(h), ','); i >= 0 {
+		h = h[:i]
+	}
+	return string(h) == "local"
+}
+
+// saltFor returns token salted for cluster. A v1 token is upgraded by the
+// TokenUpgrader when there is one; otherwise it is refused with 400 as
+// keepstore does.
+func (s *Server) saltFor(ctx *fasthttp.RequestCtx, token, cluster string) (string, error) {
+	salted, err := signing.SaltToken(token, cluster)
+	if errors.Is(err, signing.ErrObsoleteToken) && s.upgrader != nil {
+		v2, ok, uerr := s.upgrader.UpgradeV1(context.Background(), token)
+		if uerr != nil {
+			return "", WrapError(fasthttp.StatusBadGateway, "token lookup failed", uerr)
+		}
+		if ok {
+			salted, err = signing.SaltToken(v2, cluster)
+		}
+	}
+	switch {
+	case err == nil:
+		return salted, nil
+	case errors.Is(err, signing.ErrObsoleteToken):
+		return "", WrapError(fasthttp.StatusBadRequest, err.Error(), err)
+	case errors.Is(err, signing.ErrSalted):
+		return "", WrapError(fasthttp.StatusForbidden, "token cannot be forwarded to cluster "+cluster+": "+err.Error(), err)
+	default:
+		return "", WrapError(fasthttp.StatusBadRequest, "token cannot be forwarded to cluster "+cluster+": "+err.Error(), err)
+	}
+}
+
+// putBlock stores a block in the embedded volume (spec 5.4).
+func (s *Server) putBlock(ctx *fasthttp.RequestCtx) error {
+	locator := string(blockLocator(ctx.Path()))
+	info, err := signing.KeepstoreLocatorInfo(locator)
+	if err != nil {
+		return NewError(fasthttp.StatusBadRequest, reasonInvalidLocator)
+	}
+	hint, hasHint := sizeHint(locator)
+	token := RequestToken(ctx)
+	if token == "" {
+		return NewError(fasthttp.StatusUnauthorized, reasonNoToken)
+	}
+	if err := s.authorizeWrite(ctx, token); err != nil {
+		return err
+	}
+	if cl := ctx.Request.Header.ContentLength(); cl > MaxBlockSize || (hasHint && hint > MaxBlockSize) {
+		return Errorf(fasthttp.StatusRequestEntityTooLarge, "block is larger than %d bytes", MaxBlockSize)
+	}
+	var body io.Reader = ctx.RequestBodyStream()
+	if body == nil {
+		body = strings.NewReader(string(ctx.Request.Body()))
+	}
+	size := int64(ctx.Request.Header.ContentLength())
+	if size < 0 {
+		size = -1
+		if hasHint {
+			size = hint
+		}
+	}
+	w, err := s.backend.NewWriter(info.Hash, size, token)
+	if err != nil {
+		return err
+	}
+	h := md5.New()
+	bp := streamBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), io.LimitReader(body, MaxBlockSize+1), *bp)
+	streamBufs.Put(bp)
+	if err != nil {
+		w.Abort()
+		return WrapError(fasthttp.StatusBadRequest, "reading the block failed", err)
+	}
+	if n > MaxBlockSize {
+		w.Abort()
+		return Errorf(fasthttp.StatusRequestEntityTooLarge, "block is larger than %d bytes", MaxBlockSize)
+	}
+	var sum [md5.Size]byte
+	got := hex.EncodeToString(h.Sum(sum[:0]))
+	if got != info.Hash {
+		w.Abort()
+		return Errorf(fasthttp.StatusUnprocessableEntity, "content hash %s did not match specified locator %s", got, info.Hash)
+	}
+	if hasHint && n != hint {
+		w.Abort()
+		return Errorf(fasthttp.StatusUnprocessableEntity, "content size %d did not match specified locator size %d", n, hint)
+	}
+	if err := w.Commit(); err != nil {
+		var he *HTTPError
+		switch {
+		case errors.As(err, &he):
+			return err
+		case errors.Is(err, syscall.ENOSPC):
+			return WrapError(fasthttp.StatusInsufficientStorage, "insufficient storage", err)
+		}
+		return WrapError(fasthttp.StatusServiceUnavailable, "volume unavailable", err)
+	}
+	replicas := 1
+	if rc, ok := w.(replicaCounter); ok {
+		replicas = rc.Replicas()
+	}
+	var lb [64]byte
+	hs := strconv.AppendInt(append(lb[:0], info.Hash+"+"...), n, 10)
+	out := s.ring.AppendSigned(make([]byte, 0, 128), string(hs), token, s.now().Add(s.ring.TTL()).Unix())
+	ctx.Response.Header.Set("X-Keep-Replicas-Stored", strconv.Itoa(replicas))
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBody(append(out, '\n'))
+	return nil
+}
+
+// authorizeWrite accepts the SystemRootToken, or any token the
+// TokenValidator accepts: 403 otherwise.
+func (s *Server) authorizeWrite(ctx *fasthttp.RequestCtx, token string) error {
+	if s.cfg.SystemRootToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.SystemRootToken)) == 1 {
+		return nil
+	}
+	if s.validator != nil {
+		ok, err := s.validator.ValidateToken(context.Background(), token)
+		if err != nil {
+			var he *HTTPError
+			if errors.As(err, &he) {
+				return err
+			}
+			return WrapError(fasthttp.StatusBadGateway, "token validation failed", err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return NewError(fasthttp.StatusForbidden, "token is not allowed to write blocks")
+}
+
+// sizeHint returns the size hint of a locator (the part after the hash
+// when it is a decimal number).
+func sizeHint(locator string) (int64, bool) {
+	if len(locator) <= signing.HashLen+1 || locator[signing.HashLen] != '+' {
+		return 0, false
+	}
+	p := locator[signing.HashLen+1:]
+	if i := strings.IndexByte(p, '+'); i >= 0 {
+		p = p[:i]
+	}
+	v, err := strconv.ParseInt(p, 10, 64)
+	if err != nil || v < 0 {
+		return 0, false
+	}
+	return v, true
+}
+
+// maxDiscard bounds how much of a refused request body is read and
+// thrown away so that a client that sends it all before reading the
+// response still gets the answer; beyond it the connection is closed.
+const maxDiscard = 2 * MaxBlockSize
+
+func discardBody(ctx *fasthttp.RequestCtx) {
+	ctx.SetConnectionClose()
+	if bs := ctx.RequestBodyStream(); bs != nil {
+		io.Copy(io.Discard, io.LimitReader(bs, maxDiscard)) //nolint:errcheck // best effort
+	}
+}

@@ -1,0 +1,47 @@
+package keepfed
+
+import (
+	"crypto/subtle"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Management endpoints: GET /_health/ping and GET /metrics, both behind
+// "Authorization: Bearer <ManagementToken>".
+//
+// When ManagementToken is empty the endpoints are disabled and answer 404,
+// as Arvados services do; a missing or wrong token answers 401.
+
+var healthOK = []byte(`{"health":"OK"}` + "\n")
+
+// managementAuth wraps h with the management token check.
+func (s *Server) managementAuth(h Handler) Handler {
+	want := []byte("Bearer " + s.cfg.ManagementToken)
+	return func(ctx *fasthttp.RequestCtx) error {
+		if s.cfg.ManagementToken == "" {
+			return NewError(fasthttp.StatusNotFound, "management endpoints are disabled (ManagementToken is not set)")
+		}
+		got := ctx.Request.Header.Peek("Authorization")
+		if len(got) == 0 {
+			return NewError(fasthttp.StatusUnauthorized, "management token required")
+		}
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			return NewError(fasthttp.StatusUnauthorized, "invalid management token")
+		}
+		return h(ctx)
+	}
+}
+
+// handlePing answers {"health":"OK"}.
+func (s *Server) handlePing(ctx *fasthttp.RequestCtx) error {
+	ctx.SetContentType("application/json")
+	ctx.SetBody(healthOK)
+	return nil
+}
+
+// handleMetrics answers the metrics in the Prometheus text format.
+func (s *Server) handleMetrics(ctx *fasthttp.RequestCtx) error {
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+	ctx.Response.SetBody(s.metrics.AppendText(ctx.Response.Body()[:0]))
+	return nil
+}

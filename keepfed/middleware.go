@@ -1,0 +1,207 @@
+package keepfed
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/keepfed/keepfed/signing"
+	"github.com/valyala/fasthttp"
+)
+
+// Middleware wraps a request handler. Server composes its middleware in
+// one place (Server.handler), outermost first.
+type Middleware func(fasthttp.RequestHandler) fasthttp.RequestHandler
+
+// Chain wraps h in mws, the first being the outermost.
+func Chain(h fasthttp.RequestHandler, mws ...Middleware) fasthttp.RequestHandler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// WithRequestID keeps the incoming X-Request-Id (when it is 1 to 100
+// printable ASCII characters) or makes one, "req-" and 20 base-36
+// characters, and echoes it in the response.
+func WithRequestID() Middleware {
+	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			id := ctx.Request.Header.Peek("X-Request-Id")
+			if !validRequestID(id) {
+				var buf [24]byte
+				id = AppendRequestID(buf[:0])
+				ctx.Request.Header.SetBytesV("X-Request-Id", id)
+				id = ctx.Request.Header.Peek("X-Request-Id")
+			}
+			ctx.Response.Header.SetBytesV("X-Request-Id", id)
+			next(ctx)
+		}
+	}
+}
+
+func validRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > 100 {
+		return false
+	}
+	for _, c := range id {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+const base36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+// AppendRequestID appends a new request id, "req-" + 20 random base-36
+// characters, to dst.
+func AppendRequestID(dst []byte) []byte {
+	dst = append(dst, "req-"...)
+	for i := 0; i < 2; i++ {
+		r := rand.Uint64()
+		for j := 0; j < 10; j++ {
+			dst = append(dst, base36[r%36])
+			r /= 36
+		}
+	}
+	return dst
+}
+
+// WithRecover turns a panic in the handler into a 500 JSON error (and a log
+// line with the stack), keeping the request id header.
+func WithRecover(log *slog.Logger) Middleware {
+	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			defer func() {
+				if p := recover(); p != nil {
+					id := string(ctx.Response.Header.Peek("X-Request-Id"))
+					log.Error("panic", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					ctx.Response.Reset()
+					ctx.Response.Header.Set("X-Request-Id", id)
+					RenderError(ctx, WrapError(fasthttp.StatusInternalServerError, "internal server error", fmt.Errorf("panic: %v", p)))
+				}
+			}()
+			next(ctx)
+		}
+	}
+}
+
+// WithAccessLog writes one JSON log line per request (method, path without
+// query string, status, duration, response size, request id, and a token
+// fingerprint, never a token) and counts the request in m. For streamed
+// block bodies the line is written when the headers are ready; the size is
+// the Content-Length.
+func WithAccessLog(log *slog.Logger, m *Metrics) Middleware {
+	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			start := time.Now()
+			next(ctx)
+			d := time.Since(start)
+			status := ctx.Response.StatusCode()
+			route := routeOf(ctx)
+			m.countRequest(route, status, d)
+			if !log.Enabled(context.Background(), slog.LevelInfo) {
+				return
+			}
+			size := ctx.Response.Header.ContentLength()
+			if size < 0 {
+				size = len(ctx.Response.Body())
+			}
+			attrs := make([]slog.Attr, 0, 10)
+			attrs = append(attrs,
+				slog.String("request_id", string(ctx.Response.Header.Peek("X-Request-Id"))),
+				slog.String("method", string(ctx.Method())),
+				slog.String("path", string(ctx.Path())),
+				slog.Int("status", status),
+				slog.Int("bytes", size),
+				slog.Float64("duration_s", d.Seconds()),
+				slog.String("remote_addr", ctx.RemoteIP().String()),
+				slog.String("route", routeNames[route]),
+			)
+			if tok := RequestToken(ctx); tok != "" {
+				attrs = append(attrs, slog.String("token_fp", signing.Fingerprint(tok)))
+			}
+			if err := requestError(ctx); err != nil {
+				attrs = append(attrs, slog.String("error", err.Error()))
+			}
+			log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+		}
+	}
+}
+
+// WithConcurrencyLimit answers 503 when more than max requests are being
+// handled at once (API.MaxConcurrentRequests). The management endpoints
+// are not limited, so an overloaded server can still be observed. A
+// handler that streams its body after returning keeps its slot until the
+// stream ends (see holdSlot).
+func WithConcurrencyLimit(max int) Middleware {
+	sem := make(chan struct{}, max)
+	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			if isManagementPath(ctx.Path()) {
+				next(ctx)
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			default:
+				RenderError(ctx, NewError(fasthttp.StatusServiceUnavailable, "server is busy: too many concurrent requests"))
+				return
+			}
+			s := &slot{sem: sem}
+			ctx.SetUserValue(slotKey{}, s)
+			defer func() {
+				if !s.held {
+					s.release()
+				}
+			}()
+			next(ctx)
+		}
+	}
+}
+
+type slotKey struct{}
+
+// slot is one request's place under the concurrency limit.
+type slot struct {
+	sem  chan struct{}
+	once sync.Once
+	held bool
+}
+
+func (s *slot) release() { s.once.Do(func() { <-s.sem }) }
+
+// holdSlot keeps the request's concurrency slot after the handler returns
+// (for a streamed body) and returns the function that frees it; it returns
+// a no-op when the request is not limited.
+func holdSlot(ctx *fasthttp.RequestCtx) func() {
+	s, ok := ctx.UserValue(slotKey{}).(*slot)
+	if !ok {
+		return func() {}
+	}
+	s.held = true
+	return s.release
+}
+
+// WithTokens extracts the request's API token (ExtractToken) for
+// RequestToken.
+func WithTokens() Middleware {
+	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			if t := ExtractToken(&ctx.Request); t != "" {
+				ctx.SetUserValue(tokenKey{}, t)
+			}
+			next(ctx)
+		}
+	}
+}
+
+func isManagementPath(p []byte) bool {
+	s := string(p)
+	return s == "/_health/ping" || s == "/metrics"
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package keepfed
+
+const raceEnabled = false

@@ -1,0 +1,287 @@
+package keepfed
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keepfed/keepfed/signing"
+	"github.com/valyala/fasthttp"
+)
+
+// Remotes is the registry of remote clusters: their configuration
+// (RemoteClusters, or the "*" entry with RemoteDNSSuffix) and, apart from
+// it, their live state (a client, the discovered keep services), created on
+// first use and keyed by cluster id.
+type Remotes struct {
+	local     string
+	conf      map[string]RemoteClusterConfig
+	star      RemoteClusterConfig
+	dnsSuffix string
+	ttl       time.Duration
+	idle      time.Duration
+	metrics   *Metrics
+
+	mu   sync.Mutex
+	live map[string]*Remote
+}
+
+// defaultIdleTimeout is used when API.KeepServiceRequestTimeout is unset.
+const defaultIdleTimeout = 15 * time.Second
+
+// maxDNSRemotes bounds the live state kept for clusters found by DNS.
+const maxDNSRemotes = 256
+
+// RemotesConfig is what NewRemotes needs.
+type RemotesConfig struct {
+	// Local is this cluster's id.
+	Local string
+	// Clusters is RemoteClusters (the "*" entry included).
+	Clusters map[string]RemoteClusterConfig
+	// DNSSuffix is KeepFed.RemoteDNSSuffix.
+	DNSSuffix string
+	// DiscoveryTTL is how long discovered keep services are trusted.
+	DiscoveryTTL time.Duration
+	// IdleTimeout bounds every network wait (connect, and each read or
+	// write) talking to a remote cluster.
+	IdleTimeout time.Duration
+	// Metrics receives per-cluster counters (may be nil).
+	Metrics *Metrics
+}
+
+// NewRemotes returns a registry.
+func NewRemotes(c RemotesConfig) *Remotes {
+	r := &Remotes{
+		local:     c.Local,
+		conf:      map[string]RemoteClusterConfig{},
+		dnsSuffix: strings.Trim(c.DNSSuffix, "."),
+		ttl:       c.DiscoveryTTL,
+		idle:      c.IdleTimeout,
+		metrics:   c.Metrics,
+		live:      map[string]*Remote{},
+	}
+	if r.metrics == nil {
+		r.metrics = NewMetrics()
+	}
+	if r.idle <= 0 {
+		r.idle = defaultIdleTimeout
+	}
+	for id, rc := range c.Clusters {
+		if id == "*" {
+			r.star = rc
+			continue
+		}
+		r.conf[id] = rc
+	}
+	return r
+}
+
+// resolve returns the scheme, host and TLS setting for cluster id, and
+// whether it may be contacted at all. Only configured clusters and, in DNS
+// mode ("*" has Proxy: true and a suffix is set), well-formed cluster ids
+// as "<id>.<suffix>" are ever contacted.
+func (r *Remotes) resolve(id string) (scheme, host string, insecure, dns, ok bool) {
+	if !signing.IsClusterID(id) {
+		return "", "", false, false, false
+	}
+	if rc, found := r.conf[id]; found {
+		return schemeOr(rc.Scheme), rc.Host, rc.Insecure, false, true
+	}
+	if r.star.Proxy && r.dnsSuffix != "" && id != r.local {
+		return schemeOr(r.star.Scheme), id + "." + r.dnsSuffix, r.star.Insecure, true, true
+	}
+	return "", "", false, false, false
+}
+
+func schemeOr(s string) string {
+	if s == "" {
+		return "https"
+	}
+	return s
+}
+
+// Known reports whether cluster id can be contacted (see Lookup).
+func (r *Remotes) Known(id string) bool {
+	_, _, _, _, ok := r.resolve(id)
+	return ok
+}
+
+// Lookup returns the live state of cluster id, or false when the id is not
+// one this keepfed may contact.
+func (r *Remotes) Lookup(id string) (*Remote, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rm, ok := r.live[id]; ok {
+		return rm, true
+	}
+	scheme, host, insecure, dns, ok := r.resolve(id)
+	if !ok {
+		return nil, false
+	}
+	if dns {
+		n := 0
+		for k, v := range r.live {
+			if v.dns {
+				n++
+				if n >= maxDNSRemotes {
+					delete(r.live, k)
+				}
+			}
+		}
+	}
+	rm := newRemote(id, scheme, host, insecure, dns, r.ttl, r.idle, r.metrics)
+	r.live[id] = rm
+	return rm, true
+}
+
+// Remote is the live state of one remote cluster.
+type Remote struct {
+	// ID is the cluster id.
+	ID string
+	// BaseURL is "<scheme>://<host>" of its API server.
+	BaseURL string
+
+	host    string
+	exclude string // a base URL never used as a keep service (ourselves)
+	dns     bool
+	ttl     time.Duration
+	idle    time.Duration
+	client  *fasthttp.Client
+	metrics *Metrics
+
+	mu          sync.Mutex // held during discovery, coalescing concurrent ones
+	services    []KeepService
+	expires     time.Time
+	discoveries atomic.Int64
+}
+
+func newRemote(id, scheme, host string, insecure, dns bool, ttl, idle time.Duration, m *Metrics) *Remote {
+	rm := &Remote{ID: id, BaseURL: scheme + "://" + host, host: host, dns: dns, ttl: ttl, idle: idle, metrics: m}
+	rm.client = &fasthttp.Client{
+		Name:                     "keepfed",
+		NoDefaultUserAgentHeader: false,
+		Dial:                     idleDialer(idle),
+		TLSConfig:                &tls.Config{InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // operator's choice (RemoteClusters.<id>.Insecure)
+		// block reads are larger than the buffer and bypass it
+		ReadBufferSize:            16 << 10,
+		WriteBufferSize:           8 << 10,
+		MaxIdleConnDuration:       30 * time.Second,
+		MaxIdemponentCallAttempts: 1,
+		MaxResponseBodySize:       4 << 20,
+		DisablePathNormalizing:    true,
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+	}
+	return rm
+}
+
+// Discoveries returns how many times the keep services were fetched.
+func (rm *Remote) Discoveries() int64 { return rm.discoveries.Load() }
+
+// Invalidate forgets the discovered services, so the next request asks the
+// remote again.
+func (rm *Remote) Invalidate() {
+	rm.mu.Lock()
+	rm.expires = time.Time{}
+	rm.mu.Unlock()
+}
+
+// Services returns the remote's keep services, from the cache while it is
+// fresh, else from <BaseURL>/arvados/v1/keep_services/accessible. The
+// returned slice must not be modified.
+func (rm *Remote) Services() ([]KeepService, error) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.services != nil && time.Now().Before(rm.expires) {
+		return rm.services, nil
+	}
+	if rm.host == "" {
+		return nil, fmt.Errorf("remote cluster %s has no Host configured", rm.ID)
+	}
+	rm.discoveries.Add(1)
+	svcs, err := rm.discover()
+	if err != nil {
+		rm.metrics.RemoteError(rm.ID, ErrClassDiscovery)
+		return nil, err
+	}
+	rm.services, rm.expires = svcs, time.Now().Add(rm.ttl)
+	return svcs, nil
+}
+
+func (rm *Remote) discover() ([]KeepService, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	u := rm.BaseURL + "/arvados/v1/keep_services/accessible"
+	req.SetRequestURI(u)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	req.Header.Set("Accept", "application/json")
+	req.Header.SetBytesV("X-Request-Id", AppendRequestID(nil))
+	if err := rm.client.DoTimeout(req, resp, rm.idle); err != nil {
+		return nil, fmt.Errorf("discovering keep services of %s at %s: %w", rm.ID, u, err)
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		return nil, fmt.Errorf("discovering keep services of %s at %s: status %d", rm.ID, u, resp.StatusCode())
+	}
+	var list KeepServiceList
+	if err := json.Unmarshal(resp.Body(), &list); err != nil {
+		return nil, fmt.Errorf("discovering keep services of %s at %s: %w", rm.ID, u, err)
+	}
+	out := list.Items[:0]
+	for _, s := range list.Items {
+		if s.Host != "" && s.Port > 0 && s.Port < 65536 && s.BaseURL() != rm.exclude {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("discovering keep services of %s at %s: no usable keep services listed", rm.ID, u)
+	}
+	return out, nil
+}
+
+// idleDialer returns a dialer whose connections time out when a connect,
+// read or write waits longer than idle, so a stalled remote is detected
+// however long the whole block transfer takes.
+func idleDialer(idle time.Duration) fasthttp.DialFunc {
+	d := &net.Dialer{Timeout: idle, KeepAlive: 30 * time.Second}
+	return func(addr string) (net.Conn, error) {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return &idleConn{Conn: c, idle: idle}, nil
+	}
+}
+
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// errorClass classifies a transport error for metrics and status mapping.
+func errorClass(err error) string {
+	var ne net.Error
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
+		return ErrClassTimeout
+	}
+	return ErrClassUnreachable
+}

@@ -1,0 +1,227 @@
+package keepfed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/keepfed/keepfed/signing"
+	"github.com/valyala/fasthttp"
+)
+
+// Options are the server's pluggable parts; the zero value is usable.
+type Options struct {
+	// Logger receives the access log and errors (default: slog.Default()).
+	Logger *slog.Logger
+	// TokenValidator, when set, lets tokens other than the SystemRootToken
+	// write blocks (see TokenValidator).
+	TokenValidator TokenValidator
+	// TokenUpgrader, when set, upgrades v1 tokens before salting them for
+	// a remote cluster (see TokenUpgrader).
+	TokenUpgrader TokenUpgrader
+	// Now is the clock (default time.Now), for tests.
+	Now func() time.Time
+}
+
+// Server is one keepfed: a fasthttp server, its router and middleware,
+// the remote cluster registry and the embedded block volume.
+type Server struct {
+	cfg       *ClusterConfig
+	log       *slog.Logger
+	ring      *signing.KeyRing
+	router    *Router
+	metrics   *Metrics
+	remotes   *Remotes
+	volume    *Volume
+	backend   Backend
+	validator TokenValidator
+	upgrader  TokenUpgrader
+	now       func() time.Time
+
+	keepServicesBody []byte
+	srv              *fasthttp.Server
+
+	mu      sync.Mutex
+	ln      net.Listener
+	stopped bool
+}
+
+// New builds a server from a validated cluster config. With the embedded
+// backend it creates the volume's directory; with the arvados backend it
+// serves the cluster's own blocks from the keepstores Upstream lists. It
+// does not listen yet.
+func New(cfg *ClusterConfig, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       opts.Logger,
+		ring:      cfg.KeyRing(),
+		router:    NewRouter(),
+		metrics:   NewMetrics(),
+		validator: opts.TokenValidator,
+		upgrader:  opts.TokenUpgrader,
+		now:       opts.Now,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	var err error
+	switch cfg.KeepFed.Backend {
+	case "arvados":
+		if s.backend, err = newArvadosBackend(cfg, s.metrics); err != nil {
+			return nil, err
+		}
+	default:
+		if s.volume, err = NewVolume(cfg.KeepFed.DataDir); err != nil {
+			return nil, fmt.Errorf("Clusters.%s.KeepFed.DataDir: %w", cfg.ClusterID, err)
+		}
+		s.backend = embeddedBackend{s.volume}
+	}
+	if s.keepServicesBody, err = selfKeepServices(cfg.ClusterID, cfg.KeepFed.ExternalURL, s.now()); err != nil {
+		return nil, err
+	}
+	s.remotes = NewRemotes(RemotesConfig{
+		Local:        cfg.ClusterID,
+		Clusters:     cfg.RemoteClusters,
+		DNSSuffix:    cfg.KeepFed.RemoteDNSSuffix,
+		DiscoveryTTL: cfg.KeepFed.DiscoveryTTL.D(),
+		IdleTimeout:  cfg.API.KeepServiceRequestTimeout.D(),
+		Metrics:      s.metrics,
+	})
+	s.routes()
+	s.srv = &fasthttp.Server{
+		Handler:               s.Handler(),
+		Name:                  "keepfed",
+		StreamRequestBody:     true,
+		MaxRequestBodySize:    cfg.API.MaxRequestSize,
+		ReadBufferSize:        16 << 10,
+		WriteBufferSize:       16 << 10, // block writes are larger and bypass it
+		ReadTimeout:           cfg.API.RequestTimeout.D(),
+		IdleTimeout:           2 * time.Minute,
+		NoDefaultServerHeader: false,
+		CloseOnShutdown:       true,
+		Logger:                slogPrinter{s.log},
+		ErrorHandler:          s.protocolError,
+	}
+	return s, nil
+}
+
+// routes registers the built-in routes.
+func (s *Server) routes() {
+	r := s.router
+	r.Handle(fasthttp.MethodGet, "/_health/ping", s.managementAuth(s.handlePing))
+	r.Handle(fasthttp.MethodGet, "/metrics", s.managementAuth(s.handleMetrics))
+	r.Handle(fasthttp.MethodGet, "/arvados/v1/keep_services/accessible", s.handleKeepServices)
+	r.HandleBlocks(s.handleBlock)
+}
+
+// Router returns the router, so that other layers (the record proxy) can
+// add routes before the server starts: Handle for exact paths,
+// HandlePrefix for subtrees such as "/arvados/v1/".
+func (s *Server) Router() *Router { return s.router }
+
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Remotes returns the remote cluster registry.
+func (s *Server) Remotes() *Remotes { return s.remotes }
+
+// Volume returns the embedded block volume (nil with the arvados backend).
+func (s *Server) Volume() *Volume { return s.volume }
+
+// KeyRing returns the signing key ring.
+func (s *Server) KeyRing() *signing.KeyRing { return s.ring }
+
+// Handler returns the router wrapped in the middleware, outermost first:
+// request id → panic recovery → access log and metrics → concurrency limit
+// → token extraction → routes.
+func (s *Server) Handler() fasthttp.RequestHandler {
+	return Chain(s.router.ServeFastHTTP,
+		WithRequestID(),
+		WithRecover(s.log),
+		WithAccessLog(s.log, s.metrics),
+		WithConcurrencyLimit(s.cfg.API.MaxConcurrentRequests),
+		WithTokens(),
+	)
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	if err := s.srv.Serve(ln); err != nil {
+		s.mu.Lock()
+		stopped := s.stopped
+		s.mu.Unlock()
+		if stopped && errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		return fmt.Errorf("serving: %w", err)
+	}
+	return nil
+}
+
+// ListenAndServe listens on KeepFed.Listen and serves until Shutdown.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", s.cfg.KeepFed.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s (Clusters.%s.KeepFed.Listen): %w", s.cfg.KeepFed.Listen, s.cfg.ClusterID, err)
+	}
+	return s.Serve(ln)
+}
+
+// Shutdown stops accepting connections and waits for requests in flight
+// to finish, at most until ctx is done; then it closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped = true
+	if s.ln != nil {
+		// fasthttp ignores a Shutdown that comes before its Serve has
+		// registered the listener; closing it ourselves ends that Serve.
+		s.ln.Close()
+	}
+	s.mu.Unlock()
+	err := s.srv.ShutdownWithContext(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return err
+}
+
+// protocolError renders the errors fasthttp finds before any handler runs
+// (malformed request, oversized headers or body) as JSON like all others.
+func (s *Server) protocolError(ctx *fasthttp.RequestCtx, err error) {
+	status := fasthttp.StatusBadRequest
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status = fasthttp.StatusRequestEntityTooLarge
+	case errors.Is(err, fasthttp.ErrTimeout):
+		status = fasthttp.StatusRequestTimeout
+	}
+	RenderError(ctx, WrapError(status, "cannot parse the request", err))
+}
+
+// slogPrinter adapts slog to fasthttp's Logger.
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Printf(format string, args ...any) {
+	p.l.Warn(fmt.Sprintf(format, args...), "source", "fasthttp")
+}

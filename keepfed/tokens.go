@@ -1,0 +1,89 @@
+package keepfed
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TokenValidator is the hook through which the identity layer tells the
+// block handlers whether an API token belongs to a user of this cluster.
+// keepfed's PUT accepts the SystemRootToken by itself; any other token is
+// accepted only when a TokenValidator says so. Implementations must be
+// safe for concurrent use and should cache (keyed by signing.CacheKey,
+// never the raw token).
+type TokenValidator interface {
+	// ValidateToken reports whether token is a valid, unexpired token of
+	// a user allowed to write blocks. A non-nil error means the answer is
+	// unknown (the identity backend failed); the request then fails with
+	// the error's status (see HTTPError; 502 when it has none).
+	ValidateToken(ctx context.Context, token string) (bool, error)
+}
+
+// TokenUpgrader turns an obsolete v1 token (a bare secret) into its v2 form
+// "v2/<uuid>/<secret>" so that it can be salted for a remote cluster. The
+// identity layer implements it by looking the secret up locally; without
+// one, a v1 token on a federated block read is answered 400 as keepstore
+// does. ok is false when the token is unknown here.
+type TokenUpgrader interface {
+	UpgradeV1(ctx context.Context, token string) (v2 string, ok bool, err error)
+}
+
+// TokenValidatorFunc adapts a function to TokenValidator.
+type TokenValidatorFunc func(ctx context.Context, token string) (bool, error)
+
+// ValidateToken calls f.
+func (f TokenValidatorFunc) ValidateToken(ctx context.Context, token string) (bool, error) {
+	return f(ctx, token)
+}
+
+type tokenKey struct{}
+
+// RequestToken returns the request's first API token, as found by the
+// token middleware (WithTokens), or "" when there is none.
+func RequestToken(ctx *fasthttp.RequestCtx) string {
+	t, _ := ctx.UserValue(tokenKey{}).(string)
+	return t
+}
+
+// ExtractToken finds the first API token of a request in the order Arvados's
+// Go services use (spec 2.2): Authorization "Bearer <t>" or "OAuth2 <t>"
+// (scheme case-sensitive, value trimmed), Authorization Basic (the
+// password), the api_token query parameter, the arvados_api_token cookie
+// (base64url), and the api_token form field when Content-Type is exactly
+// application/x-www-form-urlencoded.
+func ExtractToken(req *fasthttp.Request) string {
+	if auth := req.Header.Peek("Authorization"); len(auth) > 0 {
+		if sp := bytes.IndexByte(auth, ' '); sp > 0 {
+			scheme, val := auth[:sp], bytes.TrimSpace(auth[sp+1:])
+			switch string(scheme) {
+			case "Bearer", "OAuth2":
+				if len(val) > 0 {
+					return string(val)
+				}
+			case "Basic":
+				if dec, err := base64.StdEncoding.DecodeString(string(val)); err == nil {
+					if i := bytes.IndexByte(dec, ':'); i >= 0 && i+1 < len(dec) {
+						return string(dec[i+1:])
+					}
+				}
+			}
+		}
+	}
+	if v := req.URI().QueryArgs().Peek("api_token"); len(v) > 0 {
+		return string(v)
+	}
+	if c := req.Header.Cookie("arvados_api_token"); len(c) > 0 {
+		if dec, err := base64.URLEncoding.DecodeString(string(c)); err == nil && len(dec) > 0 {
+			return string(dec)
+		}
+	}
+	if string(req.Header.ContentType()) == "application/x-www-form-urlencoded" {
+		if v := req.PostArgs().Peek("api_token"); len(v) > 0 {
+			return string(v)
+		}
+	}
+	return ""
+}
