@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keepfed/keepfed/records"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/valyala/fasthttp"
 )
@@ -43,6 +44,7 @@ type Server struct {
 	now       func() time.Time
 
 	keepServicesBody []byte
+	proxy            *records.Proxy
 	srv              *fasthttp.Server
 
 	mu      sync.Mutex
@@ -97,6 +99,9 @@ func New(cfg *ClusterConfig, opts Options) (*Server, error) {
 		IdleTimeout:  cfg.API.KeepServiceRequestTimeout.D(),
 		Metrics:      s.metrics,
 	})
+	if s.proxy, err = s.newRecordProxy(); err != nil {
+		return nil, err
+	}
 	s.routes()
 	s.srv = &fasthttp.Server{
 		Handler:               s.Handler(),
@@ -143,16 +148,22 @@ func (s *Server) KeyRing() *signing.KeyRing { return s.ring }
 
 // Handler returns the router wrapped in the middleware, outermost first:
 // request id → panic recovery → access log and metrics → concurrency limit
-// → token extraction → routes.
+// → JSON compression → federated record proxy (records for other clusters
+// leave here, authorised by their own cluster) → token extraction → routes.
 func (s *Server) Handler() fasthttp.RequestHandler {
 	return Chain(s.router.ServeFastHTTP,
 		WithRequestID(),
 		WithRecover(s.log),
 		WithAccessLog(s.log, s.metrics),
 		WithConcurrencyLimit(s.cfg.API.MaxConcurrentRequests),
+		records.Compress,
+		s.proxy.Middleware,
 		WithTokens(),
 	)
 }
+
+// RecordProxy returns the federated record proxy.
+func (s *Server) RecordProxy() *records.Proxy { return s.proxy }
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
@@ -197,6 +208,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	err := s.srv.ShutdownWithContext(ctx)
+	s.proxy.Close()
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}

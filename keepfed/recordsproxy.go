@@ -1,0 +1,68 @@
+package keepfed
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/keepfed/keepfed/records"
+)
+
+// remotesResolver lets the record proxy reach the clusters the Remotes
+// registry may contact, and no others.
+type remotesResolver struct {
+	r    *Remotes
+	conf map[string]RemoteClusterConfig
+}
+
+// Resolve implements records.Resolver.
+func (a remotesResolver) Resolve(id string) (records.Target, bool) {
+	if id == a.r.local {
+		return records.Target{}, false
+	}
+	scheme, host, insecure, _, ok := a.r.resolve(id)
+	if !ok {
+		return records.Target{}, false
+	}
+	return records.Target{ID: id, BaseURL: scheme + "://" + host, Insecure: insecure}, true
+}
+
+// ClusterIDs implements records.Lister: the configured remotes with
+// Proxy: true, which a lookup by portable data hash asks.
+func (a remotesResolver) ClusterIDs() []string {
+	var ids []string
+	for id, rc := range a.conf {
+		if id != "*" && id != a.r.local && rc.Proxy {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// newRecordProxy builds the federated record proxy for this server.
+func (s *Server) newRecordProxy() (*records.Proxy, error) {
+	cfg := s.cfg
+	rc := records.Config{
+		LocalID:                 cfg.ClusterID,
+		Resolver:                remotesResolver{r: s.remotes, conf: cfg.RemoteClusters},
+		RequestTimeout:          cfg.API.RequestTimeout.D(),
+		MaxRequestAmplification: cfg.API.MaxRequestAmplification,
+		MaxItemsPerResponse:     cfg.API.MaxItemsPerResponse,
+		SignRemoteLocators:      cfg.KeepFed.SignRemoteLocators,
+		KeyRing:                 s.ring,
+		BlobSigningTTL:          cfg.Collections.BlobSigningTTL.D(),
+		MaxBodySize:             cfg.API.MaxRequestSize,
+		Logger:                  s.log,
+	}
+	if up := s.upgrader; up != nil {
+		rc.UpgradeV1 = func(token string) (string, bool) {
+			v2, ok, err := up.UpgradeV1(context.Background(), token)
+			return v2, ok && err == nil
+		}
+	}
+	if cfg.KeepFed.Backend == "arvados" {
+		rc.Upstream = &records.Target{ID: cfg.ClusterID, BaseURL: strings.TrimRight(cfg.KeepFed.Upstream, "/")}
+	}
+	return records.New(rc)
+}
