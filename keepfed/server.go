@@ -50,6 +50,14 @@ type Server struct {
 	mu      sync.Mutex
 	ln      net.Listener
 	stopped bool
+	closers []func() error
+}
+
+// onShutdown registers fn to run once Shutdown has stopped serving.
+func (s *Server) onShutdown(fn func() error) {
+	s.mu.Lock()
+	s.closers = append(s.closers, fn)
+	s.mu.Unlock()
 }
 
 // New builds a server from a validated cluster config. With the embedded
@@ -209,6 +217,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	err := s.srv.ShutdownWithContext(ctx)
 	s.proxy.Close()
+	s.mu.Lock()
+	closers := s.closers
+	s.closers = nil
+	s.mu.Unlock()
+	for _, fn := range closers {
+		if cerr := fn(); cerr != nil {
+			s.log.Error("closing after shutdown", "err", cerr.Error())
+		}
+	}
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}

@@ -55,7 +55,7 @@ func serve(config, cluster string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv, err := keepfed.New(cfg, keepfed.Options{Logger: log})
+	srv, err := keepfed.NewCluster(cfg, keepfed.Options{Logger: log})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,561 @@
+package keepfed
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keepfed/keepfed/keepfed/store"
+	"github.com/keepfed/keepfed/manifest"
+	"github.com/keepfed/keepfed/signing"
+	"github.com/valyala/fasthttp"
+)
+
+// EnableEmbeddedIdentity connects id to the server: id uses the server's
+// remote cluster registry from now on, and, when id has a record store
+// (embedded backend), the server answers the Arvados records API for
+// users, api_client_authorizations, groups, links, collections and
+// workflows under /arvados/v1/ and the token management endpoint
+// POST /_keepfed/tokens (see IssueToken). Call it after New and before
+// Serve; pass the same id as Options.TokenValidator and
+// Options.TokenUpgrader to New.
+func (s *Server) EnableEmbeddedIdentity(id *Identity) {
+	id.remotes = s.remotes
+	if id.st == nil {
+		return
+	}
+	h := &rapiHandler{id: id, st: id.st, ring: s.ring, cfg: s.cfg, now: s.now}
+	for _, k := range store.Kinds {
+		s.router.HandlePrefix("/arvados/v1/"+string(k), h.serve)
+	}
+	s.router.Handle(fasthttp.MethodPost, TokenManagementPath, h.serveIssueToken)
+}
+
+// rapiHandler serves the embedded records API.
+type rapiHandler struct {
+	id   *Identity
+	st   *store.Store
+	ring *signing.KeyRing
+	cfg  *ClusterConfig
+	now  func() time.Time
+}
+
+// rapiEmptyBlock is the empty block's hash+size; collections may name it
+// without a signature.
+const rapiEmptyBlock = "d41d8cd98f00b204e9800998ecf8427e+0"
+
+// rapiParams are a request's parameters: query string, then the body
+// (JSON object, urlencoded or multipart form) over it. Values from a JSON
+// body are the JSON text, except strings, which are the string itself, so
+// filters=[...] in a query and {"filters":[...]} in a body read alike.
+type rapiParams map[string]string
+
+// rapiReq is one parsed records API request.
+type rapiReq struct {
+	kind   store.Kind
+	sub    string // after /arvados/v1/<kind>/: "", "current", a uuid or a PDH
+	method string
+	params rapiParams
+	token  string
+	auth   store.Authorization
+	// remote is the ?remote= cluster id given on a route that accepts
+	// salted tokens.
+	remote string
+}
+
+// serve is the records API entry point; it renders a remote cluster's
+// validation failure as Arvados does, {"errors":["failed to validate
+// remote token", <remote's messages>...]}, and leaves every other error
+// to the router.
+func (h *rapiHandler) serve(ctx *fasthttp.RequestCtx) error {
+	rapiSetCORS(&ctx.Response.Header)
+	err := h.dispatch(ctx)
+	if err == nil {
+		return nil
+	}
+	var re *identRemoteErrors
+	if errors.As(err, &re) {
+		RenderError(ctx, err)
+		body, _ := json.Marshal(errorBody{Errors: append([]string{errorMessage(err)}, re.msgs...)})
+		ctx.SetBody(append(body, '\n'))
+		return nil
+	}
+	return err
+}
+
+func (h *rapiHandler) dispatch(ctx *fasthttp.RequestCtx) error {
+	rest, ok := strings.CutPrefix(string(ctx.Path()), "/arvados/v1/")
+	if !ok {
+		return errNotFound
+	}
+	kindStr, sub, _ := strings.Cut(rest, "/")
+	kind, ok := store.ParseKind(kindStr)
+	if !ok || kindStr != string(kind) || strings.Contains(sub, "/") {
+		return errNotFound
+	}
+	if string(ctx.Method()) == fasthttp.MethodOptions {
+		return nil // CORS preflight (spec 7.4)
+	}
+	params, err := rapiReadParams(ctx)
+	if err != nil {
+		return err
+	}
+	r := &rapiReq{kind: kind, sub: sub, params: params, method: string(ctx.Method())}
+	if r.method == fasthttp.MethodPost {
+		if o := ctx.Request.Header.Peek("X-Http-Method-Override"); len(o) > 0 {
+			r.method = strings.ToUpper(string(o))
+		} else if o := params["_method"]; o != "" {
+			r.method = strings.ToUpper(o)
+		}
+	}
+	r.token = RequestToken(ctx)
+	if r.token == "" {
+		r.token = params["api_token"]
+	}
+	current := sub == "current" && (kind == store.Users || kind == store.APIClientAuthorizations)
+	if r.method == fasthttp.MethodGet && (current || kind == store.Groups) {
+		r.remote = params["remote"]
+	}
+	if current {
+		h.id.currentHits.Add(1)
+	}
+	if r.auth, err = h.id.Authenticate(r.token, r.remote); err != nil {
+		return err
+	}
+	switch {
+	case current:
+		if r.method != fasthttp.MethodGet {
+			return errMethod
+		}
+		return h.getCurrent(ctx, r)
+	case sub == "":
+		switch r.method {
+		case fasthttp.MethodGet:
+			return h.list(ctx, r)
+		case fasthttp.MethodPost:
+			return h.create(ctx, r)
+		}
+	default:
+		switch r.method {
+		case fasthttp.MethodGet:
+			return h.get(ctx, r)
+		case fasthttp.MethodPut, fasthttp.MethodPatch:
+			return h.update(ctx, r)
+		case fasthttp.MethodDelete:
+			return h.delete(ctx, r)
+		}
+	}
+	return errMethod
+}
+
+// rapiSetCORS sets the CORS headers of Arvados's API (spec 7.4).
+func rapiSetCORS(h *fasthttp.ResponseHeader) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS, PROPFIND, PUT, POST, PATCH, DELETE")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Range, X-Http-Method-Override")
+	h.Set("Access-Control-Expose-Headers", "Content-Range")
+	h.Set("Access-Control-Max-Age", "86486400")
+}
+
+// rapiReadParams collects the query and body parameters.
+func rapiReadParams(ctx *fasthttp.RequestCtx) (rapiParams, error) {
+	p := rapiParams{}
+	for k, v := range ctx.QueryArgs().All() {
+		p[string(k)] = string(v)
+	}
+	ct, _, _ := strings.Cut(string(ctx.Request.Header.ContentType()), ";")
+	switch strings.ToLower(strings.TrimSpace(ct)) {
+	case "application/json":
+		body := bytes.TrimSpace(ctx.PostBody())
+		if len(body) == 0 {
+			return p, nil
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			return nil, WrapError(fasthttp.StatusBadRequest, "invalid JSON request body: "+err.Error(), err)
+		}
+		for k, v := range m {
+			var s string
+			if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil {
+				p[k] = s
+			} else {
+				p[k] = string(v)
+			}
+		}
+	case "application/x-www-form-urlencoded":
+		for k, v := range ctx.PostArgs().All() {
+			p[string(k)] = string(v)
+		}
+	case "multipart/form-data":
+		f, err := ctx.MultipartForm()
+		if err != nil {
+			return nil, WrapError(fasthttp.StatusBadRequest, "invalid multipart request body", err)
+		}
+		for k, vs := range f.Value {
+			if len(vs) > 0 {
+				p[k] = vs[0]
+			}
+		}
+	}
+	return p, nil
+}
+
+// rapiUnprocessable is a 422 with a client message.
+func rapiUnprocessable(format string, args ...any) *HTTPError {
+	return Errorf(fasthttp.StatusUnprocessableEntity, format, args...)
+}
+
+// attrs returns the record attributes of a create or update: the
+// parameter named after the type's singular ("collection", ...).
+func (r *rapiReq) attrs() (store.Record, error) {
+	name := strings.TrimSuffix(string(r.kind), "s")
+	v, ok := r.params[name]
+	if !ok || strings.TrimSpace(v) == "" {
+		return store.Record{}, nil
+	}
+	var rec store.Record
+	if err := json.Unmarshal([]byte(v), &rec); err != nil || rec == nil {
+		return nil, rapiUnprocessable("invalid %s parameter: want a JSON object of attributes", name)
+	}
+	return rec, nil
+}
+
+// selectList returns the select parameter (a JSON array of attribute
+// names), or nil.
+func (r *rapiReq) selectList() ([]string, error) {
+	v := strings.TrimSpace(r.params["select"])
+	if v == "" {
+		return nil, nil
+	}
+	var sel []string
+	if err := json.Unmarshal([]byte(v), &sel); err != nil {
+		return nil, rapiUnprocessable("invalid select parameter: want a JSON array of attribute names")
+	}
+	return sel, nil
+}
+
+// listOptions reads filters, where, limit, offset, order and select.
+func (r *rapiReq) listOptions() (store.ListOptions, error) {
+	var opts store.ListOptions
+	var err error
+	if f := r.params["filters"]; f != "" {
+		if opts.Filters, err = store.ParseFilters([]byte(f)); err != nil {
+			return opts, identStoreError(err)
+		}
+	}
+	if w := strings.TrimSpace(r.params["where"]); w != "" {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(w), &m); err != nil {
+			return opts, rapiUnprocessable("invalid where parameter: want a JSON object")
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			op := "="
+			if _, isList := m[k].([]any); isList {
+				op = "in"
+			}
+			opts.Filters = append(opts.Filters, store.Filter{Attr: k, Op: op, Operand: m[k]})
+		}
+	}
+	if l := strings.TrimSpace(r.params["limit"]); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return opts, rapiUnprocessable("invalid limit %q", l)
+		}
+		if opts.Limit = n; n == 0 {
+			opts.Limit = -1 // Arvados's limit=0: the count only
+		}
+	}
+	if o := strings.TrimSpace(r.params["offset"]); o != "" {
+		n, err := strconv.Atoi(o)
+		if err != nil || n < 0 {
+			return opts, rapiUnprocessable("invalid offset %q", o)
+		}
+		opts.Offset = n
+	}
+	if o := strings.TrimSpace(r.params["order"]); o != "" {
+		if strings.HasPrefix(o, "[") {
+			if err := json.Unmarshal([]byte(o), &opts.Order); err != nil {
+				return opts, rapiUnprocessable("invalid order parameter: want a JSON array of strings")
+			}
+		} else {
+			for _, part := range strings.Split(o, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					opts.Order = append(opts.Order, part)
+				}
+			}
+		}
+	}
+	return opts, nil
+}
+
+// storeSelect returns what to ask the store for given the client's select:
+// unsigned_manifest_text is not a stored attribute, and signing needs
+// manifest_text, trash_at and is_trashed.
+func (r *rapiReq) storeSelect(sel []string) []string {
+	if len(sel) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(sel)+3)
+	for _, f := range sel {
+		if f != "unsigned_manifest_text" {
+			out = append(out, f)
+		}
+	}
+	if r.kind == store.Collections {
+		out = append(out, "manifest_text", "trash_at", "is_trashed")
+	}
+	return out
+}
+
+// present shapes a stored record for the caller: collections get
+// manifest_text signed for the caller's token (and unsigned_manifest_text
+// when selected), tokens lose api_token when the caller used a salted token
+// or asked with ?remote=, and select keeps only the chosen attributes.
+func (h *rapiHandler) present(r *rapiReq, rec store.Record, sel []string) store.Record {
+	out := make(store.Record, len(rec)+1)
+	for k, v := range rec {
+		out[k] = v
+	}
+	switch r.kind {
+	case store.Collections:
+		mt := rec.StringAttr("manifest_text")
+		if rapiSelected(sel, "unsigned_manifest_text") {
+			out["unsigned_manifest_text"] = mt
+		}
+		if _, ok := rec["manifest_text"]; ok {
+			out["manifest_text"] = h.signManifest(mt, r.token, rec)
+		}
+	case store.APIClientAuthorizations:
+		if r.auth.Salted || r.remote != "" {
+			out["api_token"] = nil
+		}
+	}
+	if len(sel) > 0 {
+		proj := make(store.Record, len(sel))
+		for _, f := range sel {
+			proj[f] = out[f]
+		}
+		return proj
+	}
+	return out
+}
+
+func rapiSelected(sel []string, name string) bool {
+	for _, f := range sel {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+// signManifest signs every block of mt for token (spec 3.3) when
+// Collections.BlobSigning is on, the collection is not trashed and mt is
+// not empty; the expiry is now + BlobSigningTTL, or trash_at if earlier.
+func (h *rapiHandler) signManifest(mt, token string, rec store.Record) string {
+	if mt == "" || token == "" || !*h.cfg.Collections.BlobSigning || rec["is_trashed"] == true {
+		return mt
+	}
+	exp := h.now().Add(h.ring.TTL())
+	if ta := rec.StringAttr("trash_at"); ta != "" {
+		if t, err := time.Parse(time.RFC3339Nano, ta); err == nil && t.Before(exp) {
+			exp = t
+		}
+	}
+	return string(manifest.Sign(h.ring, token, exp.Unix()).Append(nil, []byte(mt)))
+}
+
+// checkManifest verifies and strips a collection's manifest_text (spec
+// 3.4, 4.5): it must be a valid manifest, and with BlobSigning every block
+// but the empty block must carry a valid +A signature for the caller's
+// token, else 422 naming the first bad locator. The stored text is
+// unsigned.
+func (h *rapiHandler) checkManifest(r *rapiReq, attrs store.Record) error {
+	v, ok := attrs["manifest_text"]
+	if !ok || v == nil {
+		return nil
+	}
+	mt, ok := v.(string)
+	if !ok {
+		return rapiUnprocessable("invalid manifest_text: want a string")
+	}
+	streams, err := manifest.Parse([]byte(mt))
+	if err != nil {
+		return WrapError(fasthttp.StatusUnprocessableEntity, "invalid manifest_text: "+err.Error(), err)
+	}
+	if *h.cfg.Collections.BlobSigning {
+		now := h.now().Unix()
+		for _, s := range streams {
+			for _, loc := range s.Locators {
+				if rapiIsEmptyBlock(loc) {
+					continue
+				}
+				if err := h.ring.Verify(loc, r.token, now); err != nil {
+					return WrapError(fasthttp.StatusUnprocessableEntity,
+						fmt.Sprintf("invalid signature on locator %s: %s", loc, signing.ErrorClass(err)), err)
+				}
+			}
+		}
+	}
+	attrs["manifest_text"] = string(manifest.Strip(false).Append(nil, []byte(mt)))
+	return nil
+}
+
+// rapiIsEmptyBlock reports whether loc is the empty block, with any hints.
+func rapiIsEmptyBlock(loc string) bool {
+	rest, ok := strings.CutPrefix(loc, rapiEmptyBlock)
+	return ok && (rest == "" || rest[0] == '+')
+}
+
+func (h *rapiHandler) list(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+	opts, err := r.listOptions()
+	if err != nil {
+		return err
+	}
+	sel, err := r.selectList()
+	if err != nil {
+		return err
+	}
+	opts.Select = r.storeSelect(sel)
+	res, err := h.st.List(r.kind, opts, r.auth)
+	if err != nil {
+		return identStoreError(err)
+	}
+	for i, rec := range res.Items {
+		res.Items[i] = h.present(r, rec, sel)
+	}
+	return rapiWriteJSON(ctx, res)
+}
+
+func (h *rapiHandler) get(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+	if r.kind == store.Collections && len(r.sub) >= 34 && r.sub[32] == '+' {
+		return h.getByPDH(ctx, r)
+	}
+	sel, err := r.selectList()
+	if err != nil {
+		return err
+	}
+	rec, err := h.st.Get(r.kind, r.sub, r.auth)
+	if err != nil {
+		return identStoreError(err)
+	}
+	return rapiWriteJSON(ctx, h.present(r, rec, sel))
+}
+
+// getByPDH answers GET /arvados/v1/collections/<pdh> (spec 4.6): a
+// readable collection with that content, as {uuid: <pdh>,
+// portable_data_hash, manifest_text (signed), trash_at}.
+func (h *rapiHandler) getByPDH(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+	rec, err := h.st.FindByPDH(r.sub, r.auth)
+	if err != nil {
+		return identStoreError(err)
+	}
+	pdh := rec.StringAttr("portable_data_hash")
+	return rapiWriteJSON(ctx, store.Record{
+		"uuid":               pdh,
+		"portable_data_hash": pdh,
+		"manifest_text":      h.signManifest(rec.StringAttr("manifest_text"), r.token, rec),
+		"trash_at":           rec["trash_at"],
+	})
+}
+
+func (h *rapiHandler) create(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+	attrs, err := r.attrs()
+	if err != nil {
+		return err
+	}
+	if r.kind == store.Collections {
+		if err := h.checkManifest(r, attrs); err != nil {
+			return err
+		}
+	}
+	rec, err := h.st.Create(r.kind, attrs, r.auth)
+	if err != nil {
+		return identStoreError(err)
+	}
+	return rapiWriteJSON(ctx, h.present(r, rec, nil))
+}
+
+func (h *rapiHandler) update(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+	attrs, err := r.attrs()
+	if err != nil {
+		return err
+	}
+	if r.kind == store.Collections {
+		if err := h.checkManifest(r, attrs); err != nil {
+			return err
+		}
+	}
+	rec, err := h.st.Update(r.kind, r.sub, attrs, r.auth)
+	if err != nil {
+		return identStoreError(err)
+	}
+	return rapiWriteJSON(ctx, h.present(r, rec, nil))
+}
+
+func (h *rapiHandler) delete(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+	rec, err := h.st.Delete(r.kind, r.sub, r.auth)
+	if err != nil {
+		return identStoreError(err)
+	}
+	return rapiWriteJSON(ctx, h.present(r, rec, nil))
+}
+
+// getCurrent answers users/current and api_client_authorizations/current
+// for the caller's token.
+func (h *rapiHandler) getCurrent(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+	sys := h.st.System()
+	if r.kind == store.Users {
+		rec, err := h.st.Get(store.Users, r.auth.User.UUID, sys)
+		if err != nil {
+			return identStoreError(err)
+		}
+		return rapiWriteJSON(ctx, h.present(r, rec, nil))
+	}
+	rec, err := h.st.Get(store.APIClientAuthorizations, r.auth.Token.UUID, sys)
+	if err != nil {
+		if store.StatusOf(err) != fasthttp.StatusNotFound {
+			return identStoreError(err)
+		}
+		// The SystemRootToken, the anonymous token or a token validated
+		// by another cluster: not a stored record.
+		t := r.auth.Token
+		rec = store.Record{
+			"kind":       store.APIClientAuthorizations.ArvadosKind(),
+			"uuid":       t.UUID,
+			"owner_uuid": t.OwnerUUID,
+			"api_token":  nil,
+			"expires_at": nil,
+			"scopes":     t.Scopes,
+		}
+		if t.ExpiresAt != nil {
+			rec["expires_at"] = store.FormatTime(*t.ExpiresAt)
+		}
+		if t.APIToken != "" && h.id.IsSystem(r.auth) {
+			rec["api_token"] = t.APIToken
+		}
+	}
+	return rapiWriteJSON(ctx, h.present(r, rec, nil))
+}
+
+// rapiWriteJSON writes v as a 200 JSON answer.
+func rapiWriteJSON(ctx *fasthttp.RequestCtx, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return WrapError(fasthttp.StatusInternalServerError, "internal server error", fmt.Errorf("encoding response: %w", err))
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
+	return nil
+}
