@@ -16,9 +16,9 @@ all: build
 build:
 	$(GO) build -o $(BIN)/keepfed ./cmd/keepfed
 
-# The README's test command: vet, staticcheck, the race-enabled unit and
-# integration tests, then a short pass of every fuzz target.
-test: lint unit fuzz-short
+# The README's test command: gofmt, vet, staticcheck, a short pass of every
+# fuzz target, then the race-enabled unit and integration tests.
+test: lint fuzz-short unit
 
 lint: vet staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

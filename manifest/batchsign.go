@@ -150,7 +150,7 @@ func hexPair(dst []byte, b byte) {
 // signatures are computed in one batch before they are written out.
 type signQueue struct {
 	n     int
-	spans [16][2]int // token start and end in the piece
+	spans [16][3]int // token start, end, and first whitespace in the piece
 	hash  [16][]byte
 	sigs  [16][40]byte
 }
@@ -195,8 +195,8 @@ func (q *signQueue) flush(r *Rewriter, dst, m []byte, last int) ([]byte, int) {
 		dst = append(dst, m[last:s]...)
 		w := len(tok)
 		if r.op == opToRemote {
-			w = nextSpace(tok, signing.HashLen+1)
-			dst = signing.AppendToRemote(dst, b2s(tok[:w]), r.cluster)
+			w = q.spans[i][2] - s
+			dst = appendToRemote(dst, tok[:w], r.cluster)
 		} else if hasHint(tok, 'A', false) {
 			dst = appendWithoutHints(dst, tok, false)
 		} else {

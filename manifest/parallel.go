@@ -10,15 +10,17 @@ import (
 // DefaultParallelThreshold is the manifest size from which Append and
 // AppendPortableDataHash split the work across cores.
 //
-// Measured on the 2-core development VM (BenchmarkThreshold: batch-signing
-// prefixes of benchmark manifest (ii), best of 3, serial vs 2 cores):
-// 256 KiB 82 vs 132 µs, 512 KiB 198 vs 231 µs, 1 MiB 330 vs 386 µs,
-// 2 MiB 795 vs 641 µs, 4 MiB 1348 vs 1433 µs, 8 MiB 3152 vs 2811 µs, and
-// the whole 22 MB manifest 8.5 vs 5.8 ms. Below a few MiB, waking a second
-// core and copying the pieces together costs what the split saves; with
-// batch signing the rewrite is bound by memory traffic, which scales less
-// than the hashing did.
-const DefaultParallelThreshold = 4 << 20
+// Measured on the 2-core development VM (shared, so noisy; best of 3).
+// BenchmarkThreshold, batch-signing prefixes of benchmark manifest (ii),
+// serial vs 2 cores: 256 KiB 82 vs 132 µs, 512 KiB 198 vs 231 µs, 1 MiB
+// 330 vs 386 µs, 2 MiB 795 vs 641 µs, 4 MiB 1348 vs 1433 µs, 8 MiB 3152
+// vs 2811 µs; whole manifests: (i) 1.8 MB 2.77 vs 1.95 ms, (ii) 22 MB 8.5
+// vs 5.8 ms. Below about 1 MiB waking a second core and copying the
+// pieces together costs more than the split saves; above it the gain
+// depends on how much of the work is hashing (which scales) rather than
+// memory traffic (which does not on this VM: memcpy runs at 15.6 GB/s on
+// one core, 17.7 GB/s on two).
+const DefaultParallelThreshold = 1 << 20
 
 // chunksPerWorker splits the manifest finer than one piece per worker so
 // that uneven pieces (long lines, many signatures in one part) balance out.

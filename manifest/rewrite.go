@@ -225,7 +225,7 @@ func (r *Rewriter) blockToken(dst, m []byte, q *signQueue, last, i, end int) ([]
 	tok := m[i:end]
 	switch {
 	case r.op == opSign && r.batch != nil:
-		q.spans[q.n] = [2]int{i, end}
+		q.spans[q.n] = [3]int{i, end, end}
 		if q.n++; q.n == len(q.spans) {
 			dst, last = q.flush(r, dst, m, last)
 		}
@@ -337,32 +337,36 @@ func (r *Rewriter) appendSpaceTokens(dst, m []byte) []byte {
 // at s (after a space, 32 hex digits, '+') and runs to the next space,
 // returned as e.
 func (r *Rewriter) spaceToken(dst, m []byte, q *signQueue, last, s int) ([]byte, int, int) {
-	e := bytes.IndexByte(m[s+33:], ' ')
-	if e < 0 {
-		e = len(m)
-	} else {
-		e += s + 33
+	// w: the first whitespace of any kind; e: the first space. They are
+	// the same but in malformed manifests.
+	w := nextSpace(m, s+33)
+	e := w
+	if w < len(m) && m[w] != ' ' {
+		if j := bytes.IndexByte(m[w:], ' '); j >= 0 {
+			e = w + j
+		} else {
+			e = len(m)
+		}
 	}
 	tok := m[s:e]
 	switch {
 	case r.op == opToRemote && r.batch != nil:
-		q.spans[q.n] = [2]int{s, e}
+		q.spans[q.n] = [3]int{s, e, w}
 		if q.n++; q.n == len(q.spans) {
 			dst, last = q.flush(r, dst, m, last)
 		}
 	case r.op == opToRemote && r.key != nil:
 		// The local +A goes at the end of the locator proper, before any
 		// other whitespace the space-delimited token runs into.
-		w := nextSpace(tok, 33)
 		dst = append(dst, m[last:s]...)
-		dst = signing.AppendToRemote(dst, b2s(tok[:w]), r.cluster)
+		dst = appendToRemote(dst, m[s:w], r.cluster)
 		dst = r.appendSignature(dst, tok[:32])
-		dst = signing.AppendToRemote(dst, b2s(tok[w:]), r.cluster)
+		dst = signing.AppendToRemote(dst, b2s(m[w:e]), r.cluster)
 		last = e
 	case r.op == opToRemote:
 		if hasHint(tok[32:], 'A', false) {
 			dst = append(dst, m[last:s]...)
-			dst = signing.AppendToRemote(dst, b2s(tok), r.cluster)
+			dst = appendToRemote(dst, tok, r.cluster)
 			last = e
 		}
 	case hasHint(tok[32:], 'A', true):
@@ -457,3 +461,30 @@ func nextSpace(m []byte, i int) int {
 // b2s views b as a string without copying; b must not change while the
 // string is in use.
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// appendToRemote is signing.AppendToRemote for tok (32 hex digits, then
+// hints), written for short tokens: it looks for '+' rather than for the
+// substring "+A".
+func appendToRemote(dst, tok []byte, cluster string) []byte {
+	if len(tok) < signing.HashLen {
+		return signing.AppendToRemote(dst, b2s(tok), cluster)
+	}
+	dst = append(dst, tok[:signing.HashLen]...)
+	tok = tok[signing.HashLen:]
+	for {
+		i := bytes.IndexByte(tok, '+')
+		if i < 0 {
+			return append(dst, tok...)
+		}
+		if i+1 < len(tok) && tok[i+1] == 'A' {
+			dst = append(dst, tok[:i]...)
+			dst = append(dst, '+', 'R')
+			dst = append(dst, cluster...)
+			dst = append(dst, '-')
+			tok = tok[i+2:]
+			continue
+		}
+		dst = append(dst, tok[:i+1]...)
+		tok = tok[i+1:]
+	}
+}

@@ -140,3 +140,22 @@ func TestMaxLenIsABound(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendToRemoteMatchesSigning(t *testing.T) {
+	v := loadVectors(t)
+	toks := []string{
+		"acbd18db4cc2f85cedef654fccc4a4d8+3", "acbd18db4cc2f85cedef654fccc4a4d8+A", "acbd18db4cc2f85cedef654fccc4a4d8+",
+		"acbd18db4cc2f85cedef654fccc4a4d8+3+A+A++A+Ax+K@x+A", "acbd18db4cc2f85cedef654fccc4a4d8A+A", "short+A",
+	}
+	for _, c := range v.Cases {
+		for _, f := range bytes.Fields([]byte(c.Signed)) {
+			toks = append(toks, string(f))
+		}
+	}
+	for _, tok := range toks {
+		want := signing.AppendToRemote(nil, tok, "cuwyk")
+		if got := appendToRemote(nil, []byte(tok), "cuwyk"); !bytes.Equal(got, want) {
+			t.Errorf("appendToRemote(%q) = %q, want %q", tok, got, want)
+		}
+	}
+}
