@@ -1,10 +1,9 @@
 package keepfed
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 
+	"github.com/keepfed/keepfed/records"
 	"github.com/valyala/fasthttp"
 )
 
@@ -48,42 +47,7 @@ func RequestToken(ctx *fasthttp.RequestCtx) string {
 	return t
 }
 
-// ExtractToken finds the first API token of a request in the order Arvados's
-// Go services use (spec 2.2): Authorization "Bearer <t>" or "OAuth2 <t>"
-// (scheme case-sensitive, value trimmed), Authorization Basic (the
-// password), the api_token query parameter, the arvados_api_token cookie
-// (base64url), and the api_token form field when Content-Type is exactly
-// application/x-www-form-urlencoded.
-func ExtractToken(req *fasthttp.Request) string {
-	if auth := req.Header.Peek("Authorization"); len(auth) > 0 {
-		if sp := bytes.IndexByte(auth, ' '); sp > 0 {
-			scheme, val := auth[:sp], bytes.TrimSpace(auth[sp+1:])
-			switch string(scheme) {
-			case "Bearer", "OAuth2":
-				if len(val) > 0 {
-					return string(val)
-				}
-			case "Basic":
-				if dec, err := base64.StdEncoding.DecodeString(string(val)); err == nil {
-					if i := bytes.IndexByte(dec, ':'); i >= 0 && i+1 < len(dec) {
-						return string(dec[i+1:])
-					}
-				}
-			}
-		}
-	}
-	if v := req.URI().QueryArgs().Peek("api_token"); len(v) > 0 {
-		return string(v)
-	}
-	if c := req.Header.Cookie("arvados_api_token"); len(c) > 0 {
-		if dec, err := base64.URLEncoding.DecodeString(string(c)); err == nil && len(dec) > 0 {
-			return string(dec)
-		}
-	}
-	if string(req.Header.ContentType()) == "application/x-www-form-urlencoded" {
-		if v := req.PostArgs().Peek("api_token"); len(v) > 0 {
-			return string(v)
-		}
-	}
-	return ""
-}
+// ExtractToken finds the first API token of a request, where Arvados's Go
+// services look for it (spec 2.2); see records.ExtractToken, which the
+// record proxy uses too, so both layers always agree on "the" token.
+func ExtractToken(req *fasthttp.Request) string { return records.ExtractToken(req) }

@@ -37,7 +37,7 @@ type listFetch func(uuids []string) ([]byte, error)
 // {"kind":...,"items":[...]}. An unknown cluster is 404 before anything is
 // contacted; any cluster failing is 502 with every message.
 func (p *Proxy) serveList(ctx *fasthttp.RequestCtx, local fasthttp.RequestHandler, rt route) error {
-	token := requestToken(&ctx.Request)
+	token := ExtractToken(&ctx.Request)
 	fetches := make([]listFetch, len(rt.uuids))
 	rws := make([]*manifest.Rewriter, len(rt.uuids))
 	for i, g := range rt.uuids {
@@ -217,7 +217,7 @@ func (p *Proxy) localFetch(ctx *fasthttp.RequestCtx, local fasthttp.RequestHandl
 	tmpl.Header.Del("Content-Type")
 	tmpl.URI().SetPath("/arvados/v1/" + rt.typ)
 	tmpl.URI().SetQueryString("")
-	if tok := requestToken(&ctx.Request); tok != "" && len(tmpl.Header.Peek("Authorization")) == 0 {
+	if tok := ExtractToken(&ctx.Request); tok != "" && len(tmpl.Header.Peek("Authorization")) == 0 {
 		tmpl.Header.Set("Authorization", "Bearer "+tok)
 	}
 	type kv struct{ k, v any }

@@ -29,7 +29,7 @@ func (p *Proxy) servePDH(ctx *fasthttp.RequestCtx, local fasthttp.RequestHandler
 	if ctx.Response.StatusCode() != fasthttp.StatusNotFound || len(p.cfg.Remotes) == 0 {
 		return nil
 	}
-	token := requestToken(&ctx.Request)
+	token := ExtractToken(&ctx.Request)
 	needManifest := true
 	if sel, ok := param(&ctx.Request, "select"); ok {
 		needManifest = bytes.Contains(sel, []byte(`"manifest_text"`))

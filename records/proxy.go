@@ -257,7 +257,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, local fasthttp.RequestHandler) e
 		if !ok {
 			return errorf(fasthttp.StatusNotFound, "no proxy available for cluster %s", rt.cluster)
 		}
-		token := requestToken(&ctx.Request)
+		token := ExtractToken(&ctx.Request)
 		auth, err := p.saltFor(token, t.ID)
 		if err != nil {
 			return err

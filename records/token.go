@@ -12,12 +12,15 @@ import (
 	"github.com/keepfed/keepfed/signing"
 )
 
-// requestToken returns the request's first API token (spec 2.2):
-// Authorization Bearer/OAuth2 (value trimmed) or Basic (the password), the
+// ExtractToken returns the request's first API token, looking where
+// Arvados's Go services look (spec 2.2): Authorization Bearer/OAuth2
+// (scheme case-sensitive, value trimmed) or Basic (the password), the
 // api_token query parameter, the arvados_api_token cookie (base64url), then
-// the api_token field of a form body (any application/x-www-form-urlencoded
-// content type, since keepfed also strips it from such bodies).
-func requestToken(req *fasthttp.Request) string {
+// the api_token field of a form body. Unlike Arvados (spec 9.18), a form
+// body counts with any application/x-www-form-urlencoded content type, a
+// charset parameter included: the proxy strips api_token from every such
+// body before forwarding, so it must also be the token it salts and sends.
+func ExtractToken(req *fasthttp.Request) string {
 	if auth := req.Header.Peek("Authorization"); len(auth) > 0 {
 		if sp := bytes.IndexByte(auth, ' '); sp > 0 {
 			scheme, val := auth[:sp], bytes.TrimSpace(auth[sp+1:])
