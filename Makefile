@@ -33,11 +33,12 @@ $(STATICCHECK):
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
-# Allocation tests skip themselves under -race (sync.Pool drops items
-# there), so they run once more without it.
+# Allocation tests (sync.Pool drops items under -race) and the full-size
+# benchmark-input checks (too slow under -race) skip themselves there, so
+# they run once more without it.
 unit:
 	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run 'Alloc' ./...
+	$(GO) test -count=1 -run 'Alloc|BenchInputsAgree' ./...
 
 fuzz-short:
 	./scripts/fuzz-all $(FUZZTIME)

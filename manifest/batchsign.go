@@ -3,7 +3,6 @@ package manifest
 import (
 	"bytes"
 	"crypto/sha1"
-	"encoding"
 	"encoding/binary"
 	"sync"
 
@@ -34,18 +33,14 @@ type signScratch struct {
 	state [5][16]uint32
 }
 
-// newBatchSigner returns a signer for key and the message suffix
+// newBatchSigner returns a signer for the key whose HMAC pad states are
+// in and out (signing.Key.PadStates) and the message suffix
 // "@" token "@" expiry "@" ttl, or nil without AVX-512.
-func newBatchSigner(key []byte, suffix string) *batchSigner {
-	if !haveSHA1x16 || len(key) == 0 {
+func newBatchSigner(in, out [5]uint32, suffix string) *batchSigner {
+	if !haveSHA1x16 {
 		return nil
 	}
-	if len(key) > sha1.BlockSize {
-		sum := sha1.Sum(key)
-		key = sum[:]
-	}
 	s := &batchSigner{}
-	in, out := padState(key, 0x36), padState(key, 0x5c)
 	for i := range in {
 		for lane := 0; lane < 16; lane++ {
 			s.inner[i][lane], s.outer[i][lane] = in[i], out[i]
@@ -79,28 +74,6 @@ func newBatchSigner(key []byte, suffix string) *batchSigner {
 		return sc
 	}
 	return s
-}
-
-// padState returns the SHA-1 state after one block of key XOR pad.
-func padState(key []byte, pad byte) [5]uint32 {
-	var block [sha1.BlockSize]byte
-	copy(block[:], key)
-	for i := range block {
-		block[i] ^= pad
-	}
-	h := sha1.New()
-	h.Write(block[:])
-	// crypto/sha1's marshaled state: "sha\x01", then the five state words
-	// big-endian.
-	b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil || len(b) < 24 || string(b[:4]) != "sha\x01" {
-		panic("manifest: unexpected crypto/sha1 state encoding")
-	}
-	var st [5]uint32
-	for i := range st {
-		st[i] = binary.BigEndian.Uint32(b[4+4*i:])
-	}
-	return st
 }
 
 // sign computes the signatures (40 lowercase hex digits) of the hashes

@@ -11,17 +11,13 @@ func TestBatchSigningMatchesScalar(t *testing.T) {
 	}
 	v := loadVectors(t)
 	ring, token, expiry, remote := vectorRing(t)
-	key := []byte(v.Description.Fixed.Key)
-	sign := Sign(ring, token, expiry)
-	batch := sign.WithBatchKey(key)
+	batch := Sign(ring, token, expiry)
 	if batch.batch == nil {
-		t.Fatal("WithBatchKey did not enable batch signing")
+		t.Fatal("a signing Rewriter did not enable batch signing on an AVX-512 CPU")
 	}
-	if sign.WithBatchKey([]byte("wrong key")).batch != nil {
-		t.Fatal("WithBatchKey accepted a secret that is not the ring's key")
-	}
-	toSigned := ToRemoteSigned(remote, ring, token, expiry)
-	toBatch := toSigned.WithBatchKey(key)
+	sign := batch.WithoutBatch()
+	toBatch := ToRemoteSigned(remote, ring, token, expiry)
+	toSigned := toBatch.WithoutBatch()
 	inputs := []string{string(genSmallFiles(40, 3, 5)), string(genOneStream(100)),
 		" 0123456789abcdef0123456789abcdef0123+3 0123456789abcdef0123456789abcdef+3+Ax\tfoo+Abar\n"}
 	for _, c := range v.Cases {

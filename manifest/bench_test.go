@@ -46,10 +46,10 @@ func BenchmarkRewrite(b *testing.B) {
 		name string
 		r    Rewriter
 	}{
-		{"sign", Sign(ring, benchToken, benchExpiry).WithBatchKey([]byte(benchKey))},
+		{"sign", Sign(ring, benchToken, benchExpiry)},
 		{"sign-scalar", Sign(ring, benchToken, benchExpiry)},
 		{"to-remote", ToRemote(benchRemote)},
-		{"to-remote-signed", ToRemoteSigned(benchRemote, ring, benchToken, benchExpiry).WithBatchKey([]byte(benchKey))},
+		{"to-remote-signed", ToRemoteSigned(benchRemote, ring, benchToken, benchExpiry)},
 		{"to-remote-signed-scalar", ToRemoteSigned(benchRemote, ring, benchToken, benchExpiry)},
 		{"strip", Strip(false)},
 		{"from-remote", FromRemote(benchRemote)},
@@ -118,7 +118,7 @@ func BenchmarkCheck(b *testing.B) {
 // BenchmarkThreshold signs a prefix of input (ii) of growing size serially
 // and in parallel; the crossover is DefaultParallelThreshold.
 func BenchmarkThreshold(b *testing.B) {
-	r := Sign(benchRing(), benchToken, benchExpiry).WithBatchKey([]byte(benchKey))
+	r := Sign(benchRing(), benchToken, benchExpiry)
 	full := benchInputs()["ii"]
 	for _, size := range []int{64 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20, 8 << 20} {
 		m := full[:size]

@@ -8,8 +8,8 @@
 // and turns them back for manifests sent to that cluster. It builds no
 // per-token structures, uses no regexp or fmt, and splits large manifests
 // between tokens across all cores with output identical to a serial run.
-// On amd64 it finds block tokens 64 bytes at a time (AVX2) and, given the
-// key bytes (Rewriter.WithBatchKey), computes +A signatures sixteen at a
+// On amd64 it finds block tokens 64 bytes at a time (AVX2) and, where the
+// CPU has AVX-512, computes +A signatures sixteen at a
 // time (AVX-512); elsewhere it falls back to portable code with the same
 // output.
 //

@@ -61,11 +61,10 @@ func FuzzParse(f *testing.F) {
 func FuzzSignStrip(f *testing.F) {
 	addVectorSeeds(f)
 	ring, token, expiry, remote := vectorRing(f)
-	sign, strip := Sign(ring, token, expiry), Strip(false)
-	key := []byte(loadVectors(f).Description.Fixed.Key)
-	batch := sign.WithBatchKey(key)
-	toSigned := ToRemoteSigned(remote, ring, token, expiry)
-	toBatch := toSigned.WithBatchKey(key)
+	batch, strip := Sign(ring, token, expiry), Strip(false)
+	sign := batch.WithoutBatch()
+	toBatch := ToRemoteSigned(remote, ring, token, expiry)
+	toSigned := toBatch.WithoutBatch()
 	f.Fuzz(func(t *testing.T, m []byte) {
 		signed := sign.AppendSerial(nil, m)
 		if got := batch.AppendSerial(nil, m); !bytes.Equal(got, signed) {
@@ -118,7 +117,7 @@ func FuzzParallel(f *testing.F) {
 	rewriters := []Rewriter{
 		Sign(ring, token, expiry), Strip(false), Strip(true), ToRemote(remote),
 		ToRemoteSigned(remote, ring, token, expiry), FromRemote(remote),
-		Sign(ring, token, expiry).WithBatchKey([]byte(loadVectors(f).Description.Fixed.Key)),
+		Sign(ring, token, expiry),
 	}
 	par := newParallelism(1, 3)
 	masked := haveWSMasks

@@ -34,11 +34,10 @@ func TestSplitPoints(t *testing.T) {
 
 func TestParallelMatchesSerialLarge(t *testing.T) {
 	ring, token, expiry, remote := vectorRing(t)
-	key := []byte(loadVectors(t).Description.Fixed.Key)
 	signed := Sign(ring, token, expiry).Rewrite(genSmallFiles(400, 3, 20))
 	one := genOneStream(3000)
-	for _, r := range []Rewriter{Sign(ring, token, expiry), Sign(ring, token, expiry).WithBatchKey(key), Strip(true),
-		ToRemote(remote), ToRemoteSigned(remote, ring, token, expiry), FromRemote(remote)} {
+	for _, r := range []Rewriter{Sign(ring, token, expiry).WithoutBatch(), Sign(ring, token, expiry), Strip(true),
+		ToRemote(remote), ToRemoteSigned(remote, ring, token, expiry), ToRemoteSigned(remote, ring, token, expiry).WithoutBatch(), FromRemote(remote)} {
 		for _, m := range [][]byte{signed, one} {
 			want := r.AppendSerial(nil, m)
 			for _, w := range []int{2, 3, 5} {
@@ -60,9 +59,8 @@ func TestParallelSegments(t *testing.T) {
 	defer func() { segmentSize = saved }()
 	segmentSize = 3000
 	ring, token, expiry, remote := vectorRing(t)
-	key := []byte(loadVectors(t).Description.Fixed.Key)
 	m := Sign(ring, token, expiry).Rewrite(genSmallFiles(100, 3, 20))
-	for _, r := range []Rewriter{Sign(ring, token, expiry).WithBatchKey(key), Strip(false), ToRemoteSigned(remote, ring, token, expiry)} {
+	for _, r := range []Rewriter{Sign(ring, token, expiry), Strip(false), ToRemoteSigned(remote, ring, token, expiry)} {
 		want := r.AppendSerial(nil, m)
 		par := r.WithParallelism(1, 2)
 		if got := par.Append(nil, m); !bytes.Equal(got, want) {

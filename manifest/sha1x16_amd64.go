@@ -13,7 +13,7 @@ func sha1x16Blocks(state *[5][16]uint32, w *[16][16]uint32, n int)
 // hasAVX512 reports whether the CPU and the OS support AVX-512F.
 func hasAVX512() bool
 
-// haveSHA1x16 enables batch signing (Rewriter.WithBatchKey).
+// haveSHA1x16 enables batch signing (see newBatchSigner).
 var haveSHA1x16 = hasAVX512()
 
 // hasAVX2 reports whether the CPU and the OS support AVX2.

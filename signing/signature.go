@@ -3,6 +3,8 @@ package signing
 import (
 	"crypto/hmac"
 	"crypto/sha1"
+	"encoding"
+	"encoding/binary"
 	"errors"
 	"hash"
 	"strconv"
@@ -48,6 +50,9 @@ func ErrorClass(err error) string {
 type Key struct {
 	empty bool
 	pool  sync.Pool // of *macState
+	// inner and outer are the SHA-1 states after the key XOR ipad and
+	// opad blocks (see PadStates).
+	inner, outer [5]uint32
 }
 
 type macState struct {
@@ -61,12 +66,51 @@ type macState struct {
 func NewKey(secret []byte) *Key {
 	k := &Key{empty: len(secret) == 0}
 	own := append([]byte(nil), secret...)
+	k.inner, k.outer = padStates(own)
 	k.pool.New = func() any {
 		m := hmac.New(sha1.New, own)
 		m.Sum(nil) // warm the state so Reset restores from the cached pads
 		return &macState{mac: m, msg: make([]byte, 0, 256)}
 	}
 	return k
+}
+
+// PadStates returns the SHA-1 chaining values after the first block of the
+// inner (key XOR 0x36…) and outer (key XOR 0x5c…) hashes of HMAC-SHA1 with
+// this key, so that a batch implementation (several messages hashed in
+// parallel lanes) can start from them. Like the key itself, they let their
+// holder make signatures: keep them in process.
+func (k *Key) PadStates() (inner, outer [5]uint32) { return k.inner, k.outer }
+
+// padStates computes PadStates from the key bytes.
+func padStates(key []byte) (inner, outer [5]uint32) {
+	if len(key) > sha1.BlockSize {
+		sum := sha1.Sum(key)
+		key = sum[:]
+	}
+	return padState(key, 0x36), padState(key, 0x5c)
+}
+
+// padState returns the SHA-1 state after one block of key XOR pad, read
+// from crypto/sha1's marshaled state ("sha\x01", then the five state words
+// big-endian).
+func padState(key []byte, pad byte) [5]uint32 {
+	var block [sha1.BlockSize]byte
+	copy(block[:], key)
+	for i := range block {
+		block[i] ^= pad
+	}
+	h := sha1.New()
+	h.Write(block[:])
+	b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil || len(b) < 24 || string(b[:4]) != "sha\x01" {
+		panic("signing: unexpected crypto/sha1 state encoding")
+	}
+	var st [5]uint32
+	for i := range st {
+		st[i] = binary.BigEndian.Uint32(b[4+4*i:])
+	}
+	return st
 }
 
 // mac computes HMAC(key, hash@token@expiry@ttl) into st.sum.

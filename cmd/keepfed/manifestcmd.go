@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keepfed/keepfed/keepfed"
 	"github.com/keepfed/keepfed/manifest"
 	"github.com/keepfed/keepfed/signing"
 )
@@ -181,7 +180,7 @@ func runManifestSign(args []string, sio stdio) int {
 	if err != nil {
 		return fail(sio, name, err)
 	}
-	return rewriteStdin(sio, name, manifest.Sign(ring, token, expiry).WithBatchKey(signingSecret(f)))
+	return rewriteStdin(sio, name, manifest.Sign(ring, token, expiry))
 }
 
 func runManifestToRemote(args []string, sio stdio) int {
@@ -203,7 +202,7 @@ func runManifestToRemote(args []string, sio stdio) int {
 	if err != nil {
 		return fail(sio, name, err)
 	}
-	return rewriteStdin(sio, name, manifest.ToRemoteSigned(*remote, ring, token, expiry).WithBatchKey(signingSecret(f)))
+	return rewriteStdin(sio, name, manifest.ToRemoteSigned(*remote, ring, token, expiry))
 }
 
 func runManifestFromRemote(args []string, sio stdio) int {
@@ -246,28 +245,6 @@ func manifestSigner(f *signingFlags, sio stdio, name string) (*signing.KeyRing, 
 		fmt.Fprintf(sio.err, "keepfed %s: warning: empty token or key, +A hints are removed and none added\n", name)
 	}
 	return ring, token, expiry, nil
-}
-
-// signingSecret returns the bytes of the signing key for batch signing
-// (signing.KeyRing does not expose them), or nil if they cannot be read
-// again; the rewrite then signs one locator at a time, with the same
-// output.
-func signingSecret(f *signingFlags) []byte {
-	if f.config != "" {
-		cc, _, err := keepfed.ReadConfig(f.config, f.cluster)
-		if err != nil {
-			return nil
-		}
-		return []byte(cc.Collections.BlobSigningKey)
-	}
-	if len(f.keyFiles) == 0 {
-		return nil
-	}
-	k, err := readKeyFile(f.keyFiles[0])
-	if err != nil {
-		return nil
-	}
-	return k
 }
 
 // rewriteStdin applies r to the manifest on stdin and writes the result.
