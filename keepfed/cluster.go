@@ -11,8 +11,8 @@ import (
 // (local, salted and remote token validation, v1 upgrades) and serves the
 // embedded records API; with the arvados backend the identity layer
 // validates tokens against Upstream. The store is closed by Shutdown.
-// opts.TokenValidator and opts.TokenUpgrader are replaced by the identity
-// layer.
+// opts.TokenValidator, opts.TokenUpgrader and opts.CheckForward are
+// replaced by the identity layer.
 func NewCluster(cfg *ClusterConfig, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -35,6 +35,14 @@ func NewCluster(cfg *ClusterConfig, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	opts.TokenValidator, opts.TokenUpgrader = id, id
+	if lc := cfg.Login.LoginCluster; lc != "" && lc != cfg.ClusterID {
+		opts.CheckForward = func(token, cluster string) error {
+			if cluster != lc {
+				return nil
+			}
+			return id.CheckLoginClusterForward(token)
+		}
+	}
 	srv, err := New(cfg, opts)
 	if err != nil {
 		closeStore()

@@ -39,6 +39,12 @@ func startFederation(t *testing.T, home, remote string) (*fedCluster, *fedCluste
 // all the others as proxy remotes whose users it activates.
 func startClusters(t *testing.T, ids ...string) []*fedCluster {
 	t.Helper()
+	return startClustersWith(t, nil, ids...)
+}
+
+// startClustersWith is startClusters with mutate applied to every config.
+func startClustersWith(t *testing.T, mutate func(*ClusterConfig), ids ...string) []*fedCluster {
+	t.Helper()
 	lns := make([]net.Listener, len(ids))
 	peers := map[string]RemoteClusterConfig{}
 	for i, id := range ids {
@@ -54,6 +60,9 @@ func startClusters(t *testing.T, ids ...string) []*fedCluster {
 		cfg.KeepFed.Listen = ln.Addr().String()
 		cfg.KeepFed.ExternalURL = "http://" + ln.Addr().String()
 		cfg.RemoteClusters = peers
+		if mutate != nil {
+			mutate(cfg)
+		}
 		srv, err := NewCluster(cfg, Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 		require.NoError(t, err)
 		done := make(chan error, 1)
@@ -242,4 +251,24 @@ func TestThirdClusterToken(t *testing.T) {
 	require.NoError(t, err)
 	code, _, body := fedDo(t, "GET", a.url+"/arvados/v1/collections/"+coll.UUID, saltedForA, nil)
 	assert.Equal(t, 401, code, string(body))
+}
+
+// TestLoginClusterForwarding: with a LoginCluster, its tokens work through
+// a satellite, and the satellite refuses to send its own tokens there.
+func TestLoginClusterForwarding(t *testing.T) {
+	cs := startClustersWith(t, func(cfg *ClusterConfig) { cfg.Login.LoginCluster = "xlogn" }, "xlogn", "xsate")
+	login, sat := cs[0], cs[1]
+	loginToken := login.issueToken(t, "lena@example.com")
+	locs := login.putBlocks(t, loginToken, [][]byte{[]byte("on the login cluster")})
+	coll := login.createCollection(t, loginToken, "at login", ". "+locs[0]+" 0:20:f\n")
+
+	// the login cluster's token, through the satellite: proxied unsalted
+	got := sat.getCollection(t, loginToken, coll.UUID)
+	assert.Equal(t, coll.PDH, got.PDH)
+
+	// a token the satellite issued is never sent to the login cluster
+	satToken := sat.issueToken(t, "sam@example.com")
+	code, _, body := fedDo(t, "GET", sat.url+"/arvados/v1/collections/"+coll.UUID, satToken, nil)
+	assert.Equal(t, 401, code, string(body))
+	assert.Contains(t, string(body), "cannot use a locally issued token to forward a request to our login cluster")
 }

@@ -53,6 +53,7 @@ func (s *Server) newRecordProxy() (*records.Proxy, error) {
 		KeyRing:                 s.ring,
 		BlobSigningTTL:          cfg.Collections.BlobSigningTTL.D(),
 		MaxBodySize:             cfg.API.MaxRequestSize,
+		CheckForward:            s.checkFwd,
 		Logger:                  s.log,
 	}
 	if up := s.upgrader; up != nil {

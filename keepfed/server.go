@@ -26,6 +26,9 @@ type Options struct {
 	TokenUpgrader TokenUpgrader
 	// Now is the clock (default time.Now), for tests.
 	Now func() time.Time
+	// CheckForward, when set, may refuse to let the record proxy send a
+	// token to a cluster (see records.Config.CheckForward).
+	CheckForward func(token, cluster string) error
 }
 
 // Server is one keepfed: a fasthttp server, its router and middleware,
@@ -42,6 +45,7 @@ type Server struct {
 	validator TokenValidator
 	upgrader  TokenUpgrader
 	now       func() time.Time
+	checkFwd  func(token, cluster string) error
 
 	keepServicesBody []byte
 	proxy            *records.Proxy
@@ -77,6 +81,7 @@ func New(cfg *ClusterConfig, opts Options) (*Server, error) {
 		validator: opts.TokenValidator,
 		upgrader:  opts.TokenUpgrader,
 		now:       opts.Now,
+		checkFwd:  opts.CheckForward,
 	}
 	if s.log == nil {
 		s.log = slog.Default()

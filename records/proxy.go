@@ -102,6 +102,10 @@ type Config struct {
 	// UpgradeV1, when set, turns an obsolete v1 token into its v2 form so
 	// that it can be salted; ok is false when the token is unknown.
 	UpgradeV1 func(token string) (v2 string, ok bool)
+	// CheckForward, when set, may refuse to send token to cluster at all
+	// (a non-nil error answers 401 with its text), for example a locally
+	// issued token bound for the LoginCluster (spec 2.5).
+	CheckForward func(token, cluster string) error
 	// RequestTimeout bounds each request to another cluster
 	// (API.RequestTimeout).
 	RequestTimeout time.Duration

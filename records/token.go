@@ -69,6 +69,11 @@ func (p *Proxy) saltFor(token, cluster string) (string, error) {
 	if token == "" {
 		return "", nil
 	}
+	if p.cfg.CheckForward != nil {
+		if err := p.cfg.CheckForward(token, cluster); err != nil {
+			return "", wrapError(fasthttp.StatusUnauthorized, err.Error(), err)
+		}
+	}
 	salted, err := signing.SaltToken(token, cluster)
 	if errors.Is(err, signing.ErrObsoleteToken) && p.cfg.UpgradeV1 != nil {
 		if v2, ok := p.cfg.UpgradeV1(token); ok {
