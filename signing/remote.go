@@ -42,7 +42,6 @@ func AppendFromRemote(dst []byte, locator, cluster string) []byte {
 	}
 	dst = append(dst, locator[:end]...)
 	rest := locator[end:]
-	first := true
 	for len(rest) > 0 {
 		rest = rest[1:]
 		n := indexByte(rest, '+')
@@ -52,9 +51,6 @@ func AppendFromRemote(dst []byte, locator, cluster string) []byte {
 		part := rest[:n]
 		rest = rest[n:]
 		switch {
-		case first:
-			dst = append(dst, '+')
-			dst = append(dst, part...)
 		case len(part) > 0 && part[0] == 'A':
 			// a local signature of ours means nothing to the remote
 		case isRemoteHintFor(part, cluster):
@@ -64,7 +60,6 @@ func AppendFromRemote(dst []byte, locator, cluster string) []byte {
 			dst = append(dst, '+')
 			dst = append(dst, part...)
 		}
-		first = false
 	}
 	return dst
 }
