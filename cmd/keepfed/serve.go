@@ -71,6 +71,11 @@ func serve(config, cluster string, log *slog.Logger) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if sent, err := keepfed.SdNotify("READY=1"); err != nil {
+		log.Warn("cannot notify the service manager", "error", err.Error())
+	} else if sent {
+		log.Info("notified the service manager", "state", "READY=1")
+	}
 	select {
 	case err := <-errc:
 		return err
