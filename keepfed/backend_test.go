@@ -105,3 +105,17 @@ func TestArvadosBackendLocalCopy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data, stored)
 }
+
+// TestArvadosBackendListsItself: in front of a real cluster, keepfed still
+// answers keep service discovery itself (as a proxy service), so that
+// clients send their block requests, +R ones included, through it.
+func TestArvadosBackendListsItself(t *testing.T) {
+	arv, upstream := arvadosSetup(t, nil)
+	r := do(t, http.MethodGet, arv.url+keepServicesPath, "", nil)
+	require.Equal(t, 200, r.status, string(r.body))
+	assert.Contains(t, string(r.body), `"service_type":"proxy"`)
+	host := strings.TrimPrefix(arv.url, "http://")
+	upHost := strings.TrimPrefix(upstream.url, "http://")
+	assert.Contains(t, string(r.body), strings.Split(host, ":")[1], "lists its own port")
+	assert.NotContains(t, string(r.body), strings.Split(upHost, ":")[1], "not the upstream's")
+}

@@ -117,3 +117,6 @@ func (s *Server) handleKeepServices(ctx *fasthttp.RequestCtx) error {
 	ctx.SetBody(s.keepServicesBody)
 	return nil
 }
+
+// keepServicesPath is where Arvados clients discover keep services.
+const keepServicesPath = "/arvados/v1/keep_services/accessible"

@@ -64,6 +64,7 @@ func (s *Server) newRecordProxy() (*records.Proxy, error) {
 	}
 	if cfg.KeepFed.Backend == "arvados" {
 		rc.Upstream = &records.Target{ID: cfg.ClusterID, BaseURL: strings.TrimRight(cfg.KeepFed.Upstream, "/")}
+		rc.LocalPaths = []string{keepServicesPath}
 	}
 	return records.New(rc)
 }

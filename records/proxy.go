@@ -130,6 +130,10 @@ type Config struct {
 	// Upstream, when set, is the local Arvados API: local record requests
 	// are proxied there (token unchanged) instead of calling next.
 	Upstream *Target
+	// LocalPaths are API paths that next always serves, even with
+	// Upstream (keepfed answers keep_services/accessible itself, so that
+	// clients use it as their keep service).
+	LocalPaths []string
 	// Logger receives one line per failed remote request. Nil: discard.
 	Logger *slog.Logger
 }
@@ -214,7 +218,7 @@ func (p *Proxy) Middleware(next fasthttp.RequestHandler) fasthttp.RequestHandler
 	local := next
 	if p.cfg.Upstream != nil {
 		local = func(ctx *fasthttp.RequestCtx) {
-			if !isAPIPath(ctx.Path()) {
+			if !isAPIPath(ctx.Path()) || p.isLocalPath(ctx.Path()) {
 				next(ctx)
 				return
 			}
@@ -228,6 +232,16 @@ func (p *Proxy) Middleware(next fasthttp.RequestHandler) fasthttp.RequestHandler
 			p.fail(ctx, err)
 		}
 	}
+}
+
+// isLocalPath reports whether path is one of Config.LocalPaths.
+func (p *Proxy) isLocalPath(path []byte) bool {
+	for _, lp := range p.cfg.LocalPaths {
+		if string(path) == lp {
+			return true
+		}
+	}
+	return false
 }
 
 // fail logs err (Warn for 5xx, Info otherwise; never a token) and renders
