@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
-	"runtime/metrics"
+	"os"
+	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,12 +31,64 @@ const (
 	readBuffer = 64 << 10
 )
 
+// cluster is a keepfed running in a child process (this test binary,
+// re-executed: see TestMain), so that its CPU time and peak RSS are its
+// own and not the load driver's.
 type cluster struct {
-	srv *keepfed.Server
-	url string
+	url  string
+	cfg  *keepfed.ClusterConfig
+	proc *os.Process
 }
 
-func start(b *testing.B, id string, remotes string) *cluster {
+// childEnv names the environment variables that turn the test binary into
+// a keepfed server (childServe).
+const (
+	childEnvConfig  = "KEEPFED_BENCH_CHILD_CONFIG"
+	childEnvCluster = "KEEPFED_BENCH_CHILD_CLUSTER"
+	// KEEPFED_BENCH_BLOCK_PROFILE=DIR: each child keepfed writes a CPU
+	// profile to DIR/block-<cluster>-<pid>.prof.
+	childEnvProfile = "KEEPFED_BENCH_BLOCK_PROFILE"
+)
+
+func TestMain(m *testing.M) {
+	if yml := os.Getenv(childEnvConfig); yml != "" {
+		os.Exit(childServe(yml, os.Getenv(childEnvCluster)))
+	}
+	os.Exit(m.Run())
+}
+
+// childServe serves keepfed on the listener passed as fd 3 until stdin
+// ends (the parent exited or closed it), so a child never outlives its
+// benchmark.
+func childServe(yml, id string) int {
+	cfg, _, err := keepfed.ParseConfig([]byte(yml), id)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv, err := keepfed.New(cfg, keepfed.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ln, err := net.FileListener(os.NewFile(3, "listener"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if dir := os.Getenv(childEnvProfile); dir != "" {
+		f, err := os.Create(fmt.Sprintf("%s/block-%s-%d.prof", dir, id, os.Getpid()))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
+	}
+	go srv.Serve(ln) //nolint:errcheck // ends with the process
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+func start(b *testing.B, id string, remotes string, env ...string) *cluster {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,13 +110,73 @@ Clusters:
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := keepfed.New(cfg, keepfed.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	lf, err := ln.(*net.TCPListener).File()
 	if err != nil {
 		b.Fatal(err)
 	}
-	go srv.Serve(ln)                                //nolint:errcheck // stopped by Shutdown
-	b.Cleanup(func() { srv.Shutdown(b.Context()) }) //nolint:errcheck // bench cleanup
-	return &cluster{srv: srv, url: "http://" + ln.Addr().String()}
+	ln.Close()
+	defer lf.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(append(os.Environ(), env...), childEnvConfig+"="+yml, childEnvCluster+"="+id)
+	cmd.ExtraFiles = []*os.File{lf}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	c := &cluster{url: "http://" + ln.Addr().String(), cfg: cfg, proc: cmd.Process}
+	for i := 0; ; i++ { // the listener is open already; wait for the server
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(c.url + "/_health/ping")
+		err := fasthttp.DoTimeout(req, resp, time.Second)
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+		if err == nil {
+			break
+		}
+		if i == 100 {
+			b.Fatal("child keepfed did not start: ", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c
+}
+
+// cpu returns the child's user+system CPU time so far (/proc/PID/stat,
+// clock ticks of 10 ms).
+func (c *cluster) cpu(b *testing.B) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.proc.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// rss returns the child's peak resident set size (VmHWM) in MiB.
+func (c *cluster) peakRSS(b *testing.B) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.proc.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmHWM")
+	return 0
 }
 
 var client = &fasthttp.Client{
@@ -116,10 +228,10 @@ func get(url, token string) (int64, error) {
 // cluster aaaaa that knows it, and returns the URLs for fetching the block
 // directly from the remote (with the salted token the remote signed for)
 // and through home (the +R locator with the user's token).
-func setup(b *testing.B) (direct, via, salted string) {
-	remote := start(b, remoteID, "")
+func setup(b *testing.B, env ...string) (direct, via, salted string, remote, home *cluster) {
+	remote = start(b, remoteID, "", env...)
 	host := strings.TrimPrefix(remote.url, "http://")
-	home := start(b, homeID, fmt.Sprintf("%s: {Host: %q, Scheme: http}", remoteID, host))
+	home = start(b, homeID, fmt.Sprintf("%s: {Host: %q, Scheme: http}", remoteID, host), env...)
 	data := make([]byte, blockSize)
 	for i := range data {
 		data[i] = byte(i*7 + i>>12)
@@ -136,107 +248,82 @@ func setup(b *testing.B) (direct, via, salted string) {
 	}
 	fasthttp.ReleaseRequest(req)
 	fasthttp.ReleaseResponse(resp)
-	salted, err := signing.SaltToken(userToken, remoteID)
+	var err error
+	salted, err = signing.SaltToken(userToken, remoteID)
 	if err != nil {
 		b.Fatal(err)
 	}
-	signed := remote.srv.KeyRing().Sign(hash+"+"+strconv.Itoa(blockSize), salted, time.Now().Add(time.Hour))
+	signed := remote.cfg.KeyRing().Sign(hash+"+"+strconv.Itoa(blockSize), salted, time.Now().Add(time.Hour))
 	rloc := string(signing.AppendToRemote(nil, signed, remoteID))
-	return remote.url + "/" + signed, home.url + "/" + rloc, salted
+	return remote.url + "/" + signed, home.url + "/" + rloc, salted, remote, home
+}
+
+// getN fetches url from n goroutines at once.
+func getN(b *testing.B, n int, url, token string) {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := get(url, token); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(url, ": ", err)
+	}
 }
 
 // BenchmarkFederatedBlock streams a 64 MiB block directly from a remote
-// keepfed and through a home keepfed that fetches it from that remote,
-// alternating, and reports both throughputs and their ratio (target
-// ≥ 0.85).
+// keepfed and through a home keepfed that fetches it from that remote
+// (+R locator), 1 and 32 streams at once, alternating direct and via
+// rounds so that both see the same background load. Both keepfeds are
+// child processes. Reported: both aggregate throughputs (MB/s) and their
+// ratio (target ≥ 0.85); the CPU seconds per GB of the home keepfed on
+// the via rounds and of the remote on the direct rounds; the home
+// keepfed's peak RSS (VmHWM). streams-32-crypto-md5 runs both keepfeds
+// with crypto/md5 only (KEEPFED_BLOCK_MD5=crypto), to set the shared
+// md5-simd lanes of the default against it.
 func BenchmarkFederatedBlock(b *testing.B) {
-	direct, via, salted := setup(b)
-	var dDirect, dVia time.Duration
-	var n int
-	for b.Loop() {
-		t0 := time.Now()
-		if _, err := get(direct, salted); err != nil {
-			b.Fatal("direct: ", err)
-		}
-		t1 := time.Now()
-		if _, err := get(via, userToken); err != nil {
-			b.Fatal("via keepfed: ", err)
-		}
-		dDirect += t1.Sub(t0)
-		dVia += time.Since(t1)
-		n++
-	}
-	mb := float64(n) * blockSize / (1 << 20)
-	b.ReportMetric(mb/dDirect.Seconds(), "direct-MiB/s")
-	b.ReportMetric(mb/dVia.Seconds(), "via-MiB/s")
-	b.ReportMetric(dDirect.Seconds()/dVia.Seconds(), "ratio")
-}
-
-// BenchmarkFederatedBlock32Streams runs 32 concurrent streams of the block
-// through the home keepfed and reports the peak heap growth (sampled every
-// millisecond) over the idle baseline, for the whole process: client, home
-// and remote keepfed together (target for keepfed: ≤ 64 MiB).
-func BenchmarkFederatedBlock32Streams(b *testing.B) {
-	_, via, _ := setup(b)
-	if _, err := get(via, userToken); err != nil { // warm up connections
-		b.Fatal(err)
-	}
-	runtime.GC()
-	base := heapInUse()
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if h := heapInUse(); h > peak.Load() {
-					peak.Store(h)
-				}
+	for _, v := range []struct {
+		name string
+		n    int
+		env  []string
+	}{
+		{"streams-1", 1, nil},
+		{fmt.Sprint("streams-", streams), streams, nil},
+		{fmt.Sprint("streams-", streams, "-crypto-md5"), streams, []string{"KEEPFED_BLOCK_MD5=crypto"}},
+	} {
+		n := v.n
+		b.Run(v.name, func(b *testing.B) {
+			direct, via, salted, remote, home := setup(b, v.env...)
+			getN(b, 1, direct, salted) // warm up the page cache and the remote's service discovery
+			getN(b, 1, via, userToken)
+			var dDirect, dVia, cpuRemote, cpuHome time.Duration
+			var rounds int
+			for b.Loop() {
+				c0, t0 := remote.cpu(b), time.Now()
+				getN(b, n, direct, salted)
+				c1, t1, h1 := remote.cpu(b), time.Now(), home.cpu(b)
+				getN(b, n, via, userToken)
+				dDirect += t1.Sub(t0)
+				dVia += time.Since(t1)
+				cpuRemote += c1 - c0
+				cpuHome += home.cpu(b) - h1
+				rounds++
 			}
-		}
-	}()
-	var total time.Duration
-	var n int
-	for b.Loop() {
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		errs := make(chan error, streams)
-		for i := 0; i < streams; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if _, err := get(via, userToken); err != nil {
-					errs <- err
-				}
-			}()
-		}
-		wg.Wait()
-		total += time.Since(t0)
-		n++
-		close(errs)
-		for err := range errs {
-			b.Fatal(err)
-		}
+			mb := float64(rounds*n) * blockSize / 1e6
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(mb/dDirect.Seconds(), "direct-MB/s")
+			b.ReportMetric(mb/dVia.Seconds(), "via-MB/s")
+			b.ReportMetric(dDirect.Seconds()/dVia.Seconds(), "ratio")
+			b.ReportMetric(cpuHome.Seconds()/(mb/1e3), "home-cpu-s/GB")
+			b.ReportMetric(cpuRemote.Seconds()/(mb/1e3), "remote-cpu-s/GB")
+			b.ReportMetric(home.peakRSS(b), "home-peak-RSS-MiB")
+		})
 	}
-	close(stop)
-	<-sampled
-	extra := float64(0)
-	if p := peak.Load(); p > base {
-		extra = float64(p-base) / (1 << 20)
-	}
-	b.ReportMetric(extra, "peak-extra-heap-MiB")
-	b.ReportMetric(float64(n*streams)*blockSize/(1<<20)/total.Seconds(), "aggregate-MiB/s")
-}
-
-var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-
-func heapInUse() uint64 {
-	metrics.Read(heapSample)
-	return heapSample[0].Value.Uint64()
 }

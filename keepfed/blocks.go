@@ -175,8 +175,13 @@ func (s *Server) readRemote(ctx *fasthttp.RequestCtx, locator, token string) err
 	if !ok {
 		return NewError(fasthttp.StatusBadRequest, signing.ErrRemoteNotConfigured.Error())
 	}
+	free := rm.acquire()
+	if free == nil {
+		return Errorf(fasthttp.StatusServiceUnavailable, "too many requests in flight to remote cluster %s", cluster)
+	}
 	wantCopy := wantsLocalCopy(ctx.Request.Header.Peek("X-Keep-Signature"))
 	if method == fasthttp.MethodHead && !wantCopy {
+		defer free()
 		resp, err := rm.Fetch(fasthttp.MethodHead, string(remoteLoc), salted, info.Hash, info.Size)
 		if err != nil {
 			return err
@@ -191,6 +196,7 @@ func (s *Server) readRemote(ctx *fasthttp.RequestCtx, locator, token string) err
 	}
 	resp, err := rm.Fetch(fasthttp.MethodGet, string(remoteLoc), salted, info.Hash, info.Size)
 	if err != nil {
+		free()
 		return err
 	}
 	size := info.Size
@@ -199,10 +205,11 @@ func (s *Server) readRemote(ctx *fasthttp.RequestCtx, locator, token string) err
 	}
 	if size < 0 || size > MaxBlockSize {
 		releaseRemoteResponse(resp, errors.New("bad size"))
+		free()
 		return Errorf(fasthttp.StatusBadGateway, "remote cluster %s sent a block of unknown or excessive size", cluster)
 	}
 	rmm := s.metrics.remote(cluster)
-	release := func(err error) { releaseRemoteResponse(resp, err) }
+	release := func(err error) { releaseRemoteResponse(resp, err); free() }
 	if method == fasthttp.MethodGet {
 		release = s.streamDone(ctx, cluster, release)
 	}

@@ -128,6 +128,10 @@ type KeepFedConfig struct {
 	ShutdownTimeout Duration `yaml:"ShutdownTimeout"`
 	// DiscoveryTTL is how long a remote's keep service list is cached.
 	DiscoveryTTL Duration `yaml:"DiscoveryTTL"`
+	// MaxRequestsPerRemote bounds the block requests in flight to one
+	// remote cluster; beyond it a +R read is answered 503 at once, so one
+	// slow cluster cannot take every request slot.
+	MaxRequestsPerRemote int `yaml:"MaxRequestsPerRemote"`
 }
 
 // Defaults applied by LoadConfig where a key is absent.
@@ -141,6 +145,7 @@ const (
 	DefaultMaxRequestSize        = 128 << 20
 	DefaultShutdownTimeout       = 30 * time.Second
 	DefaultDiscoveryTTL          = 5 * time.Minute
+	DefaultMaxRequestsPerRemote  = 32
 	DefaultListen                = "127.0.0.1:9002"
 )
 
@@ -260,6 +265,9 @@ func (c *ClusterConfig) applyDefaults() error {
 	}
 	if k.DiscoveryTTL == 0 {
 		k.DiscoveryTTL = Duration(DefaultDiscoveryTTL)
+	}
+	if k.MaxRequestsPerRemote == 0 {
+		k.MaxRequestsPerRemote = DefaultMaxRequestsPerRemote
 	}
 	for rid, rc := range c.RemoteClusters {
 		if rid != "*" && !signing.IsClusterID(rid) {

@@ -45,7 +45,12 @@ func (rm *Remote) Fetch(method, locator, token, hash string, size int64) (*fasth
 		req.Header.SetBytesV("X-Request-Id", AppendRequestID(nil))
 		resp.StreamBody = method == fasthttp.MethodGet
 		start := time.Now()
-		err := rm.client.Do(req, resp)
+		var err error
+		if rm.reqTO > 0 {
+			err = rm.client.DoDeadline(req, resp, start.Add(rm.reqTO))
+		} else {
+			err = rm.client.Do(req, resp)
+		}
 		fasthttp.ReleaseRequest(req)
 		rm.metrics.RemoteRequest(rm.ID, time.Since(start))
 		if err != nil {

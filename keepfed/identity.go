@@ -225,6 +225,9 @@ func (id *Identity) remoteAuth(token string, t signing.Token) (store.Authorizati
 	cluster := t.Cluster()
 	if t.Version != signing.TokenV2 {
 		cluster = lc
+	} else if k, ok := store.KindOfUUID(t.UUID); !ok || k != store.APIClientAuthorizations {
+		// "v2/zzzzzz-gj3su-.../..." must not be sent to cluster zzzzz
+		return store.Authorization{}, identUnauthorized("token uuid %q is not a token uuid", t.UUID)
 	}
 	if !signing.IsClusterID(cluster) {
 		return store.Authorization{}, identUnauthorized("token uuid %q names no cluster", t.UUID)
@@ -433,7 +436,7 @@ func (id *Identity) askJSON(rm *Remote, send, path, cluster string, v any) error
 	status, body, err := rm.identGet(path, send)
 	if err != nil {
 		id.log.Warn("cannot validate remote token", "cluster", rm.ID, "path", path, "token", signing.Fingerprint(send), "error", err.Error())
-		return WrapError(fasthttp.StatusBadGateway, "failed to validate remote token", fmt.Errorf("asking %s at %s: %w", path, rm.BaseURL, err))
+		return WrapError(fasthttp.StatusBadGateway, "failed to validate remote token with cluster "+rm.ID, fmt.Errorf("asking %s at %s: %w", path, rm.BaseURL, err))
 	}
 	switch {
 	case status == fasthttp.StatusOK:
@@ -447,7 +450,7 @@ func (id *Identity) askJSON(rm *Remote, send, path, cluster string, v any) error
 		return identUnauthorized("cluster %s answered %d on %s", rm.ID, status, path)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return WrapError(fasthttp.StatusBadGateway, "failed to validate remote token", fmt.Errorf("decoding %s from %s: %w", path, rm.BaseURL, err))
+		return WrapError(fasthttp.StatusBadGateway, "failed to validate remote token with cluster "+rm.ID, fmt.Errorf("decoding %s from %s: %w", path, rm.BaseURL, err))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package keepfed
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
@@ -186,6 +187,45 @@ func holdSlot(ctx *fasthttp.RequestCtx) func() {
 	}
 	s.held = true
 	return s.release
+}
+
+// WithBodyLimit refuses, with 413, a request body larger than max on
+// every path but Keep block paths (a block PUT streams its body and has its
+// own 64 MiB limit). The server streams request bodies, and fasthttp does
+// not apply Server.MaxRequestBodySize to a streamed body, so without this
+// a record request would be read whole into memory whatever its size. A
+// body of unknown length (chunked) is read at most max+1 bytes.
+func WithBodyLimit(max int) Middleware {
+	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			if max <= 0 || isBlockPath(ctx.Path(), ctx.Method()) {
+				next(ctx)
+				return
+			}
+			tooLarge := func() {
+				RenderError(ctx, Errorf(fasthttp.StatusRequestEntityTooLarge, "request body larger than %d bytes", max))
+				discardBody(ctx)
+			}
+			if ctx.Request.Header.ContentLength() > max {
+				tooLarge()
+				return
+			}
+			if bs := ctx.RequestBodyStream(); bs != nil {
+				b, err := io.ReadAll(io.LimitReader(bs, int64(max)+1))
+				if err != nil {
+					RenderError(ctx, WrapError(fasthttp.StatusBadRequest, "reading the request body failed", err))
+					ctx.SetConnectionClose()
+					return
+				}
+				if len(b) > max {
+					tooLarge()
+					return
+				}
+				ctx.Request.SetBodyRaw(b)
+			}
+			next(ctx)
+		}
+	}
 }
 
 // WithTokens extracts the request's API token (ExtractToken) for

@@ -26,6 +26,8 @@ type Remotes struct {
 	dnsSuffix string
 	ttl       time.Duration
 	idle      time.Duration
+	reqTO     time.Duration
+	maxReqs   int
 	metrics   *Metrics
 
 	mu   sync.Mutex
@@ -51,6 +53,13 @@ type RemotesConfig struct {
 	// IdleTimeout bounds every network wait (connect, and each read or
 	// write) talking to a remote cluster.
 	IdleTimeout time.Duration
+	// RequestTimeout, when > 0, bounds each whole block request to a
+	// remote keep service, body included (API.RequestTimeout), so that
+	// a remote that answers a byte at a time cannot hold a request.
+	RequestTimeout time.Duration
+	// MaxRequests, when > 0, bounds the block requests in flight to one
+	// remote cluster (KeepFed.MaxRequestsPerRemote).
+	MaxRequests int
 	// Metrics receives per-cluster counters (may be nil).
 	Metrics *Metrics
 }
@@ -63,6 +72,8 @@ func NewRemotes(c RemotesConfig) *Remotes {
 		dnsSuffix: strings.Trim(c.DNSSuffix, "."),
 		ttl:       c.DiscoveryTTL,
 		idle:      c.IdleTimeout,
+		reqTO:     c.RequestTimeout,
+		maxReqs:   c.MaxRequests,
 		metrics:   c.Metrics,
 		live:      map[string]*Remote{},
 	}
@@ -136,6 +147,10 @@ func (r *Remotes) Lookup(id string) (*Remote, bool) {
 		}
 	}
 	rm := newRemote(id, scheme, host, insecure, dns, r.ttl, r.idle, r.metrics)
+	rm.reqTO = r.reqTO
+	if r.maxReqs > 0 {
+		rm.sem = make(chan struct{}, r.maxReqs)
+	}
 	r.live[id] = rm
 	return rm, true
 }
@@ -152,6 +167,8 @@ type Remote struct {
 	dns     bool
 	ttl     time.Duration
 	idle    time.Duration
+	reqTO   time.Duration // 0: no overall bound
+	sem     chan struct{} // nil: unbounded
 	client  *fasthttp.Client
 	metrics *Metrics
 
@@ -178,6 +195,21 @@ func newRemote(id, scheme, host string, insecure, dns bool, ttl, idle time.Durat
 		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 	}
 	return rm
+}
+
+// acquire takes one of the remote's request slots and returns its
+// release (safe to call more than once), or nil when all are taken.
+func (rm *Remote) acquire() func() {
+	if rm.sem == nil {
+		return func() {}
+	}
+	select {
+	case rm.sem <- struct{}{}:
+	default:
+		return nil
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-rm.sem }) }
 }
 
 // Discoveries returns how many times the keep services were fetched.
@@ -258,20 +290,55 @@ func idleDialer(idle time.Duration) fasthttp.DialFunc {
 	}
 }
 
+// idleConn moves its deadline forward before every read and write, but
+// never past a deadline the client set (DoDeadline, DoTimeout): that one
+// bounds the whole exchange.
 type idleConn struct {
 	net.Conn
-	idle time.Duration
+	idle                time.Duration
+	hardRead, hardWrite atomic.Int64 // Unix ns; 0: none
+}
+
+func (c *idleConn) SetDeadline(t time.Time) error {
+	c.hardRead.Store(unixNano(t))
+	c.hardWrite.Store(unixNano(t))
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *idleConn) SetReadDeadline(t time.Time) error {
+	c.hardRead.Store(unixNano(t))
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *idleConn) SetWriteDeadline(t time.Time) error {
+	c.hardWrite.Store(unixNano(t))
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func (c *idleConn) next(hard int64) time.Time {
+	d := time.Now().Add(c.idle)
+	if hard != 0 && hard < d.UnixNano() {
+		return time.Unix(0, hard)
+	}
+	return d
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+	if err := c.Conn.SetReadDeadline(c.next(c.hardRead.Load())); err != nil {
 		return 0, err
 	}
 	return c.Conn.Read(p)
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
+	if err := c.Conn.SetWriteDeadline(c.next(c.hardWrite.Load())); err != nil {
 		return 0, err
 	}
 	return c.Conn.Write(p)

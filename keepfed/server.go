@@ -110,7 +110,10 @@ func New(cfg *ClusterConfig, opts Options) (*Server, error) {
 		DNSSuffix:    cfg.KeepFed.RemoteDNSSuffix,
 		DiscoveryTTL: cfg.KeepFed.DiscoveryTTL.D(),
 		IdleTimeout:  cfg.API.KeepServiceRequestTimeout.D(),
-		Metrics:      s.metrics,
+		// bounds each whole remote block request (API.RequestTimeout)
+		RequestTimeout: cfg.API.RequestTimeout.D(),
+		MaxRequests:    cfg.KeepFed.MaxRequestsPerRemote,
+		Metrics:        s.metrics,
 	})
 	if s.proxy, err = s.newRecordProxy(); err != nil {
 		return nil, err
@@ -138,7 +141,7 @@ func (s *Server) routes() {
 	r := s.router
 	r.Handle(fasthttp.MethodGet, "/_health/ping", s.managementAuth(s.handlePing))
 	r.Handle(fasthttp.MethodGet, "/metrics", s.managementAuth(s.handleMetrics))
-	r.Handle(fasthttp.MethodGet, "/arvados/v1/keep_services/accessible", s.handleKeepServices)
+	r.Handle(fasthttp.MethodGet, keepServicesPath, s.handleKeepServices)
 	r.HandleBlocks(s.handleBlock)
 }
 
@@ -161,14 +164,16 @@ func (s *Server) KeyRing() *signing.KeyRing { return s.ring }
 
 // Handler returns the router wrapped in the middleware, outermost first:
 // request id → panic recovery → access log and metrics → concurrency limit
-// → JSON compression → federated record proxy (records for other clusters
-// leave here, authorised by their own cluster) → token extraction → routes.
+// → request body limit (not on block paths) → JSON compression → federated
+// record proxy (records for other clusters leave here, authorised by their
+// own cluster) → token extraction → routes.
 func (s *Server) Handler() fasthttp.RequestHandler {
 	return Chain(s.router.ServeFastHTTP,
 		WithRequestID(),
 		WithRecover(s.log),
 		WithAccessLog(s.log, s.metrics),
 		WithConcurrencyLimit(s.cfg.API.MaxConcurrentRequests),
+		WithBodyLimit(s.cfg.API.MaxRequestSize),
 		records.Compress,
 		s.proxy.Middleware,
 		WithTokens(),

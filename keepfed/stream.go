@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"sync"
 )
@@ -39,7 +38,8 @@ type blockStream struct {
 	src     io.Reader
 	want    [md5.Size]byte
 	size    int64
-	md5     hash.Hash
+	md5     blockDigest // from digests, on the first bytes; closed by finish
+	digests *md5Lanes
 	copy    BlockWriter
 	release func(err error) // releases src; err is nil on success
 	onBytes func(n int64)   // counts bytes read from src (may be nil)
@@ -55,7 +55,7 @@ type blockStream struct {
 // On error the stream is still returned, so the caller can finish it (which
 // calls release).
 func newBlockStream(src io.Reader, hashHex string, size int64, release func(error)) (*blockStream, error) {
-	s := &blockStream{src: src, size: size, md5: md5.New(), release: release}
+	s := &blockStream{src: src, size: size, digests: blockMD5, release: release}
 	if len(hashHex) != 2*md5.Size {
 		return s, fmt.Errorf("block hash %q is not 32 hex digits", hashHex)
 	}
@@ -69,6 +69,9 @@ func (s *blockStream) hold() int64 { return min(s.size, streamBufSize) }
 
 // absorb accounts for data read from the source.
 func (s *blockStream) absorb(p []byte) error {
+	if s.md5 == nil {
+		s.md5 = s.digests.New()
+	}
 	s.md5.Write(p)
 	if s.onBytes != nil {
 		s.onBytes(int64(len(p)))
@@ -206,6 +209,9 @@ func (s *blockStream) finish(err error) error {
 		return err
 	}
 	s.done, s.err = true, err
+	if s.md5 != nil {
+		s.md5.Close()
+	}
 	if s.copy != nil {
 		s.copy.Abort()
 		s.copy = nil
