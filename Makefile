@@ -9,7 +9,7 @@ LONG_FUZZTIME ?= 2m
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 3
 
-.PHONY: all build test lint vet staticcheck unit fuzz-short fuzz bench run clean
+.PHONY: all build test lint vet staticcheck unit fuzz-short fuzz bench soak run clean
 
 all: build
 
@@ -49,6 +49,11 @@ fuzz:
 # Side-by-side benchmarks: keepfed against baselines in the same run.
 bench:
 	$(GO) test ./signing ./bench -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT)
+
+# Bounded soak test, not in CI: 64 clients, 60 s, two clusters on
+# loopback, random remote faults; see docs/RELIABILITY.md.
+soak:
+	$(GO) test ./bench -run '^TestSoak$$' -count=1 -soak -v -timeout 5m
 
 run: build
 	@./scripts/run-demo

@@ -52,5 +52,14 @@ func NewCluster(cfg *ClusterConfig, opts Options) (*Server, error) {
 	if st != nil {
 		srv.onShutdown(st.Close)
 	}
+	if st != nil && srv.volume != nil {
+		// the store's lock on DataDir is held: no other process writes
+		// here, so temporary block files are left by a killed write
+		if n, err := srv.volume.RemoveTemporary(); err != nil {
+			srv.log.Warn("removing temporary block files", "error", err.Error())
+		} else if n > 0 {
+			srv.log.Info("removed temporary block files of unfinished writes", "count", n)
+		}
+	}
 	return srv, nil
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keepfed/keepfed/records"
@@ -191,6 +193,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return nil
 	}
+	ln = markListener{ln}
 	s.ln = ln
 	s.mu.Unlock()
 	if err := s.srv.Serve(ln); err != nil {
@@ -252,10 +255,44 @@ func (s *Server) protocolError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status = fasthttp.StatusRequestEntityTooLarge
-	case errors.Is(err, fasthttp.ErrTimeout):
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
+		if mc, ok := ctx.Conn().(*markConn); ok && !mc.used.Load() {
+			// A new connection that sent nothing before the read
+			// timeout: clients open connections ahead of need, and an
+			// answer written here would be read as the answer to the
+			// next request sent on it. Close it silently, as fasthttp
+			// does for idle keep-alive connections.
+			mc.Close()
+			return
+		}
 		status = fasthttp.StatusRequestTimeout
 	}
 	RenderError(ctx, WrapError(status, "cannot parse the request", err))
+}
+
+// markListener marks each connection once it has sent a byte (see
+// protocolError).
+type markListener struct{ net.Listener }
+
+func (l markListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &markConn{Conn: c}, nil
+}
+
+type markConn struct {
+	net.Conn
+	used atomic.Bool
+}
+
+func (c *markConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.used.Load() {
+		c.used.Store(true)
+	}
+	return n, err
 }
 
 // slogPrinter adapts slog to fasthttp's Logger.

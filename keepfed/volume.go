@@ -34,6 +34,35 @@ func NewVolume(dataDir string) (*Volume, error) {
 	return &Volume{root: root}, nil
 }
 
+// RemoveTemporary deletes the temporary files of writes that never
+// finished (a process killed mid-PUT) and returns how many it removed.
+// It must only run when no other process writes to the volume: NewCluster
+// calls it holding the record store's exclusive lock on DataDir.
+func (v *Volume) RemoveTemporary() (int, error) {
+	dirs, err := os.ReadDir(v.root)
+	if err != nil {
+		return 0, fmt.Errorf("listing volume: %w", err)
+	}
+	n := 0
+	for _, d := range dirs {
+		if !d.IsDir() || len(d.Name()) != 3 {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(v.root, d.Name()))
+		if err != nil {
+			return n, fmt.Errorf("listing volume: %w", err)
+		}
+		for _, f := range files {
+			if len(f.Name()) > 4 && f.Name()[:4] == "tmp-" && f.Type().IsRegular() {
+				if err := os.Remove(filepath.Join(v.root, d.Name(), f.Name())); err == nil {
+					n++
+				}
+			}
+		}
+	}
+	return n, nil
+}
+
 // Root returns the volume's directory.
 func (v *Volume) Root() string { return v.root }
 
