@@ -38,36 +38,55 @@ func main() {
 }
 
 func run(args []string, sio stdio) int {
+	return dispatch(mainMenu, commands, args, sio)
+}
+
+// menu is the usage text around a list of (sub)commands.
+type menu struct {
+	prog, head, tail string
+	what             string // "command" or "subcommand"
+}
+
+var mainMenu = menu{
+	prog: "keepfed",
+	head: "keepfed: a fast Arvados federation proxy and its operator tools.\n\nUsage: keepfed <command> [flags] [args]\n\nCommands:\n",
+	tail: "\nRun \"keepfed <command> -h\" for a command's flags.\n",
+	what: "command",
+}
+
+// dispatch runs the entry of table named by args[0] with the rest of
+// args; no name is a usage error, "help" prints the menu.
+func dispatch(m menu, table map[string]command, args []string, sio stdio) int {
 	if len(args) == 0 {
-		usage(sio.err)
+		m.write(sio.err, table)
 		return 2
 	}
-	name := args[0]
-	switch name {
+	switch args[0] {
 	case "help", "-h", "-help", "--help":
-		usage(sio.out)
+		m.write(sio.out, table)
 		return 0
 	}
-	c, ok := commands[name]
+	c, ok := table[args[0]]
 	if !ok {
-		fmt.Fprintf(sio.err, "keepfed: unknown command %q\n\n", name)
-		usage(sio.err)
+		fmt.Fprintf(sio.err, "%s: unknown %s %q\n\n", m.prog, m.what, args[0])
+		m.write(sio.err, table)
 		return 2
 	}
 	return c.run(args[1:], sio)
 }
 
-func usage(w io.Writer) {
-	names := make([]string, 0, len(commands))
-	for n := range commands {
+// write prints the menu with table's entries in name order.
+func (m menu) write(w io.Writer, table map[string]command) {
+	names := make([]string, 0, len(table))
+	for n := range table {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	b.WriteString("keepfed: a fast Arvados federation proxy and its operator tools.\n\nUsage: keepfed <command> [flags] [args]\n\nCommands:\n")
+	b.WriteString(m.head)
 	for _, n := range names {
-		fmt.Fprintf(&b, "  %-12s %s\n", n, commands[n].summary)
+		fmt.Fprintf(&b, "  %-12s %s\n", n, table[n].summary)
 	}
-	b.WriteString("\nRun \"keepfed <command> -h\" for a command's flags.\n")
+	b.WriteString(m.tail)
 	io.WriteString(w, b.String())
 }

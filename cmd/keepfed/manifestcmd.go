@@ -5,10 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/keepfed/keepfed/manifest"
@@ -19,13 +16,7 @@ func init() {
 	register("manifest", "check, hash, normalize, sign, strip or rewrite a manifest (stdin to stdout)", runManifest)
 }
 
-// manifestSub is one "keepfed manifest" subcommand.
-type manifestSub struct {
-	summary string
-	run     func(args []string, sio stdio) int
-}
-
-var manifestSubs = map[string]manifestSub{
+var manifestSubs = map[string]command{
 	"check":       {"exit 0 if the manifest is valid, else print what is wrong and exit 1", runManifestCheck},
 	"pdh":         {"print the portable data hash", runManifestPDH},
 	"normalize":   {"print the Go SDK normal form", runManifestNormalize},
@@ -35,38 +26,15 @@ var manifestSubs = map[string]manifestSub{
 	"from-remote": {"turn +R<remote>- hints back into +A, dropping local +A", runManifestFromRemote},
 }
 
-func runManifest(args []string, sio stdio) int {
-	if len(args) == 0 {
-		manifestUsage(sio.err)
-		return 2
-	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		manifestUsage(sio.out)
-		return 0
-	}
-	sub, ok := manifestSubs[args[0]]
-	if !ok {
-		fmt.Fprintf(sio.err, "keepfed manifest: unknown subcommand %q\n\n", args[0])
-		manifestUsage(sio.err)
-		return 2
-	}
-	return sub.run(args[1:], sio)
+var manifestMenu = menu{
+	prog: "keepfed manifest",
+	head: "Usage: keepfed manifest <subcommand> [flags] < MANIFEST\n\nSubcommands (read stdin, write stdout):\n",
+	tail: "\nRun \"keepfed manifest <subcommand> -h\" for its flags.\n",
+	what: "subcommand",
 }
 
-func manifestUsage(w io.Writer) {
-	names := make([]string, 0, len(manifestSubs))
-	for n := range manifestSubs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString("Usage: keepfed manifest <subcommand> [flags] < MANIFEST\n\nSubcommands (read stdin, write stdout):\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "  %-12s %s\n", n, manifestSubs[n].summary)
-	}
-	b.WriteString("\nRun \"keepfed manifest <subcommand> -h\" for its flags.\n")
-	io.WriteString(w, b.String())
+func runManifest(args []string, sio stdio) int {
+	return dispatch(manifestMenu, manifestSubs, args, sio)
 }
 
 // manifestFlags parses the flags of subcommand name; it returns the exit
