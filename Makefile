@@ -6,8 +6,8 @@ STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME      ?= 3s
 LONG_FUZZTIME ?= 2m
-BENCHTIME   ?= 1s
-BENCHCOUNT  ?= 3
+BENCHTIME   ?= 300ms
+BENCHCOUNT  ?= 5
 
 .PHONY: all build test lint vet staticcheck unit fuzz-short fuzz bench soak run clean
 
@@ -46,9 +46,10 @@ fuzz-short:
 fuzz:
 	./scripts/fuzz-all $(LONG_FUZZTIME)
 
-# Side-by-side benchmarks: keepfed against baselines in the same run.
+# Side-by-side benchmarks: one table of medians and ratios, keepfed against
+# baselines measured in the same run (docs/BENCHMARKS.md).
 bench:
-	$(GO) test ./signing ./bench -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT)
+	BENCHTIME=$(BENCHTIME) BENCHCOUNT=$(BENCHCOUNT) ./scripts/bench
 
 # Bounded soak test, not in CI: 64 clients, 60 s, two clusters on
 # loopback, random remote faults; see docs/RELIABILITY.md.

@@ -5,11 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"os"
-	"os/exec"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,61 +27,12 @@ const (
 	readBuffer = 64 << 10
 )
 
-// cluster is a keepfed running in a child process (this test binary,
-// re-executed: see TestMain), so that its CPU time and peak RSS are its
-// own and not the load driver's.
+// cluster is a keepfed running in a child process (see child_test.go),
+// so that its CPU time and peak RSS are its own and not the load driver's.
 type cluster struct {
-	url  string
-	cfg  *keepfed.ClusterConfig
-	proc *os.Process
-}
-
-// childEnv names the environment variables that turn the test binary into
-// a keepfed server (childServe).
-const (
-	childEnvConfig  = "KEEPFED_BENCH_CHILD_CONFIG"
-	childEnvCluster = "KEEPFED_BENCH_CHILD_CLUSTER"
-	// KEEPFED_BENCH_BLOCK_PROFILE=DIR: each child keepfed writes a CPU
-	// profile to DIR/block-<cluster>-<pid>.prof.
-	childEnvProfile = "KEEPFED_BENCH_BLOCK_PROFILE"
-)
-
-func TestMain(m *testing.M) {
-	if yml := os.Getenv(childEnvConfig); yml != "" {
-		os.Exit(childServe(yml, os.Getenv(childEnvCluster)))
-	}
-	os.Exit(m.Run())
-}
-
-// childServe serves keepfed on the listener passed as fd 3 until stdin
-// ends (the parent exited or closed it), so a child never outlives its
-// benchmark.
-func childServe(yml, id string) int {
-	cfg, _, err := keepfed.ParseConfig([]byte(yml), id)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	srv, err := keepfed.New(cfg, keepfed.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ln, err := net.FileListener(os.NewFile(3, "listener"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if dir := os.Getenv(childEnvProfile); dir != "" {
-		f, err := os.Create(fmt.Sprintf("%s/block-%s-%d.prof", dir, id, os.Getpid()))
-		if err == nil && pprof.StartCPUProfile(f) == nil {
-			defer f.Close()
-			defer pprof.StopCPUProfile()
-		}
-	}
-	go srv.Serve(ln) //nolint:errcheck // ends with the process
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	return 0
+	*child
+	url string
+	cfg *keepfed.ClusterConfig
 }
 
 func start(b *testing.B, id string, remotes string, env ...string) *cluster {
@@ -110,29 +57,8 @@ Clusters:
 	if err != nil {
 		b.Fatal(err)
 	}
-	lf, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln.Close()
-	defer lf.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(append(os.Environ(), env...), childEnvConfig+"="+yml, childEnvCluster+"="+id)
-	cmd.ExtraFiles = []*os.File{lf}
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
-	c := &cluster{url: "http://" + ln.Addr().String(), cfg: cfg, proc: cmd.Process}
+	ch := startChild(b, ln, append([]string{childEnvRole + "=keepfed", childEnvConfig + "=" + yml, childEnvCluster + "=" + id}, env...))
+	c := &cluster{child: ch, url: "http://" + ln.Addr().String(), cfg: cfg}
 	for i := 0; ; i++ { // the listener is open already; wait for the server
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		req.SetRequestURI(c.url + "/_health/ping")
@@ -148,35 +74,6 @@ Clusters:
 		time.Sleep(20 * time.Millisecond)
 	}
 	return c
-}
-
-// cpu returns the child's user+system CPU time so far (/proc/PID/stat,
-// clock ticks of 10 ms).
-func (c *cluster) cpu(b *testing.B) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.proc.Pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
-// rss returns the child's peak resident set size (VmHWM) in MiB.
-func (c *cluster) peakRSS(b *testing.B) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.proc.Pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	b.Fatal("no VmHWM")
-	return 0
 }
 
 var client = &fasthttp.Client{
@@ -284,8 +181,9 @@ func getN(b *testing.B, n int, url, token string) {
 // rounds so that both see the same background load. Both keepfeds are
 // child processes. Reported: both aggregate throughputs (MB/s) and their
 // ratio (target ≥ 0.85); the CPU seconds per GB of the home keepfed on
-// the via rounds and of the remote on the direct rounds; the home
-// keepfed's peak RSS (VmHWM). streams-32-crypto-md5 runs both keepfeds
+// the via rounds and of the remote on the direct rounds, and of the whole
+// path (remote, home, load driver) on each; the home keepfed's peak RSS
+// (VmHWM). streams-32-crypto-md5 runs both keepfeds
 // with crypto/md5 only (KEEPFED_BLOCK_MD5=crypto), to set the shared
 // md5-simd lanes of the default against it.
 func BenchmarkFederatedBlock(b *testing.B) {
@@ -303,26 +201,37 @@ func BenchmarkFederatedBlock(b *testing.B) {
 			direct, via, salted, remote, home := setup(b, v.env...)
 			getN(b, 1, direct, salted) // warm up the page cache and the remote's service discovery
 			getN(b, 1, via, userToken)
-			var dDirect, dVia, cpuRemote, cpuHome time.Duration
+			// CPU time per phase: d* on direct rounds, v* on via rounds;
+			// client is this process (the load driver).
+			var dDirect, dVia time.Duration
+			var dRemote, dClient, vRemote, vHome, vClient time.Duration
 			var rounds int
 			for b.Loop() {
-				c0, t0 := remote.cpu(b), time.Now()
+				r0, c0, t0 := remote.cpu(b), selfCPU(), time.Now()
 				getN(b, n, direct, salted)
-				c1, t1, h1 := remote.cpu(b), time.Now(), home.cpu(b)
+				r1, c1, h1, t1 := remote.cpu(b), selfCPU(), home.cpu(b), time.Now()
 				getN(b, n, via, userToken)
 				dDirect += t1.Sub(t0)
 				dVia += time.Since(t1)
-				cpuRemote += c1 - c0
-				cpuHome += home.cpu(b) - h1
+				dRemote += r1 - r0
+				dClient += c1 - c0
+				vRemote += remote.cpu(b) - r1
+				vHome += home.cpu(b) - h1
+				vClient += selfCPU() - c1
 				rounds++
 			}
 			mb := float64(rounds*n) * blockSize / 1e6
+			perGB := func(d time.Duration) float64 { return d.Seconds() / (mb / 1e3) }
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(mb/dDirect.Seconds(), "direct-MB/s")
 			b.ReportMetric(mb/dVia.Seconds(), "via-MB/s")
 			b.ReportMetric(dDirect.Seconds()/dVia.Seconds(), "ratio")
-			b.ReportMetric(cpuHome.Seconds()/(mb/1e3), "home-cpu-s/GB")
-			b.ReportMetric(cpuRemote.Seconds()/(mb/1e3), "remote-cpu-s/GB")
+			b.ReportMetric(perGB(vHome), "home-cpu-s/GB")
+			b.ReportMetric(perGB(dRemote), "remote-cpu-s/GB")
+			// Whole path (every process) per GB: on saturated CPUs the
+			// throughput ratio cannot beat direct-path/via-path.
+			b.ReportMetric(perGB(dRemote+dClient), "direct-path-cpu-s/GB")
+			b.ReportMetric(perGB(vRemote+vHome+vClient), "via-path-cpu-s/GB")
 			b.ReportMetric(home.peakRSS(b), "home-peak-RSS-MiB")
 		})
 	}

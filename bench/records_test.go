@@ -2,29 +2,27 @@ package bench
 
 import (
 	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/keepfed/keepfed/records"
 )
 
 // Record proxy benchmark: small-record GETs from cluster zrcaa for records
 // of cluster zrcbb, through keepfed's records middleware (a fasthttp server)
 // and through net/http/httputil.ReverseProxy, both in front of the same
-// origin, under the same concurrent load, in one run:
+// origin, under the same concurrent load, in one run. Each proxy runs in
+// its own child process, so its CPU time per request is measured too:
 //
 //	go test ./bench -run '^$' -bench BenchmarkRecordsProxy -benchtime 20000x -count 1
 //
 // Each iteration of b.N is one request per proxy. Reported: req/s, p50 and
-// p99 latency (µs) for each, and the ratios keepfed/ReverseProxy.
+// p99 latency (µs) and CPU µs per request for each, and the ratios
+// keepfed/ReverseProxy.
 const (
 	recordsLocalID    = "zrcaa"
 	recordsRemoteID   = "zrcbb"
@@ -51,39 +49,24 @@ func recordsServe(b *testing.B, h fasthttp.RequestHandler) string {
 	return l.Addr().String()
 }
 
-// recordsSetup starts the origin, the keepfed proxy and the ReverseProxy and
-// returns the two proxies' addresses.
-func recordsSetup(b *testing.B) (keepfedAddr, reverseAddr string) {
+// recordsSetup starts the origin (in this process) and the keepfed proxy
+// and the ReverseProxy (each in a child process, see child_test.go).
+func recordsSetup(b *testing.B) (keepfedAddr, reverseAddr string, kf, rp *child) {
 	origin := recordsServe(b, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(recordsOriginBody)
 	})
-	p, err := records.New(records.Config{
-		LocalID:  recordsLocalID,
-		Resolver: records.StaticResolver{recordsRemoteID: {BaseURL: "http://" + origin}},
-	})
-	if err != nil {
-		b.Fatal(err)
+	proxy := func(role string) (string, *child) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		addr := l.Addr().String()
+		return addr, startChild(b, l, []string{childEnvRole + "=" + role, childEnvOrigin + "=" + origin})
 	}
-	b.Cleanup(p.Close)
-	keepfedAddr = recordsServe(b, p.Middleware(func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(404) }))
-
-	u, _ := url.Parse("http://" + origin)
-	rp := httputil.NewSingleHostReverseProxy(u)
-	// A fair baseline: enough idle connections for the load.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 4 * recordsWorkers
-	tr.MaxIdleConnsPerHost = 4 * recordsWorkers
-	rp.Transport = tr
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	hs := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() { _ = hs.Serve(l); close(done) }()
-	b.Cleanup(func() { _ = hs.Close(); tr.CloseIdleConnections(); <-done })
-	return keepfedAddr, l.Addr().String()
+	keepfedAddr, kf = proxy("records-keepfed")
+	reverseAddr, rp = proxy("records-rproxy")
+	return keepfedAddr, reverseAddr, kf, rp
 }
 
 // recordsLoad accumulates the latencies and wall time of load runs
@@ -91,6 +74,22 @@ func recordsSetup(b *testing.B) (keepfedAddr, reverseAddr string) {
 type recordsLoad struct {
 	lat     []time.Duration
 	elapsed time.Duration
+	cpu     time.Duration // the proxy process's CPU time
+	self    time.Duration // this process's (load driver and origin)
+}
+
+// selfCPU is this process's user+system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuPerReq is the proxy's CPU time per request in µs.
+func (l *recordsLoad) cpuPerReq() float64 {
+	return float64(l.cpu.Nanoseconds()) / 1e3 / float64(len(l.lat))
 }
 
 func (l *recordsLoad) reqPerSec() float64 { return float64(len(l.lat)) / l.elapsed.Seconds() }
@@ -104,8 +103,9 @@ func (l *recordsLoad) quantile(q float64) float64 {
 
 // run sends n GETs to hc from recordsWorkers goroutines and records their
 // latencies and the wall time.
-func (l *recordsLoad) run(b *testing.B, hc *fasthttp.HostClient, n int) {
+func (l *recordsLoad) run(b *testing.B, hc *fasthttp.HostClient, proxy *child, n int) {
 	b.Helper()
+	cpu0, self0 := proxy.cpu(b), selfCPU()
 	lat := make([]time.Duration, n)
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
@@ -137,6 +137,8 @@ func (l *recordsLoad) run(b *testing.B, hc *fasthttp.HostClient, n int) {
 	}
 	wg.Wait()
 	l.elapsed += time.Since(start)
+	l.cpu += proxy.cpu(b) - cpu0
+	l.self += selfCPU() - self0
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%s: %d of %d requests failed", hc.Addr, f, n)
 	}
@@ -153,13 +155,13 @@ func recordsClient(addr string) *fasthttp.HostClient {
 // requests per proxy are sent in 10 alternating rounds so that both see
 // the same background load on a shared machine.
 func BenchmarkRecordsProxy(b *testing.B) {
-	kfAddr, rpAddr := recordsSetup(b)
+	kfAddr, rpAddr, kf, rp := recordsSetup(b)
 	kc, rc := recordsClient(kfAddr), recordsClient(rpAddr)
 	defer kc.CloseIdleConnections()
 	defer rc.CloseIdleConnections()
 	var warm recordsLoad
-	warm.run(b, kc, min(b.N, 500))
-	warm.run(b, rc, min(b.N, 500))
+	warm.run(b, kc, kf, min(b.N, 500))
+	warm.run(b, rc, rp, min(b.N, 500))
 	var k, r recordsLoad
 	const rounds = 10
 	b.ResetTimer()
@@ -172,11 +174,11 @@ func BenchmarkRecordsProxy(b *testing.B) {
 			continue
 		}
 		if i%2 == 0 {
-			k.run(b, kc, n)
-			r.run(b, rc, n)
+			k.run(b, kc, kf, n)
+			r.run(b, rc, rp, n)
 		} else {
-			r.run(b, rc, n)
-			k.run(b, kc, n)
+			r.run(b, rc, rp, n)
+			k.run(b, kc, kf, n)
 		}
 	}
 	b.StopTimer()
@@ -187,6 +189,12 @@ func BenchmarkRecordsProxy(b *testing.B) {
 	b.ReportMetric(r.reqPerSec(), "rproxy-req/s")
 	b.ReportMetric(r.quantile(0.50), "rproxy-p50-µs")
 	b.ReportMetric(r.quantile(0.99), "rproxy-p99-µs")
+	b.ReportMetric(k.cpuPerReq(), "keepfed-cpu-µs/req")
+	b.ReportMetric(r.cpuPerReq(), "rproxy-cpu-µs/req")
+	// This process (the load driver and the origin) runs in both paths; the
+	// whole path's CPU per request bounds the req/s ratio on saturated CPUs.
+	b.ReportMetric(float64(k.self.Nanoseconds())/1e3/float64(len(k.lat)), "keepfed-path-driver-cpu-µs/req")
+	b.ReportMetric(float64(r.self.Nanoseconds())/1e3/float64(len(r.lat)), "rproxy-path-driver-cpu-µs/req")
 	b.ReportMetric(k.reqPerSec()/r.reqPerSec(), "req/s-ratio")
 	b.ReportMetric(k.quantile(0.99)/r.quantile(0.99), "p99-ratio")
 }
