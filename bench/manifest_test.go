@@ -1,16 +1,14 @@
 package bench
 
 import (
-	"crypto/md5"
-	"encoding/binary"
 	"encoding/json"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/internal/manifestgen"
 	"github.com/keepfed/keepfed/manifest"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
@@ -70,77 +68,11 @@ func benchManifests() map[string]string {
 	manifestInputsOnce.Do(func() {
 		other := manifest.Sign(signing.NewKeyRing(sigTTL, []byte("remote-key")), "v2/zzzzz-gj3su-000000000000000/secret", sigExpiry.Unix())
 		manifestInputs = map[string]string{
-			"i":  string(other.Rewrite(genOneStream(20000))),
-			"ii": string(other.Rewrite(genSmallFiles(10000, 3, 50))),
+			"i":  string(other.Rewrite(manifestgen.OneStream(20000))),
+			"ii": string(other.Rewrite(manifestgen.SmallFiles(10000, 3, 50))),
 		}
 	})
 	return manifestInputs
-}
-
-func genHash(dst []byte, i uint64) []byte {
-	var in [8]byte
-	binary.LittleEndian.PutUint64(in[:], i)
-	sum := md5.Sum(in[:])
-	const hex = "0123456789abcdef"
-	for _, b := range sum {
-		dst = append(dst, hex[b>>4], hex[b&15])
-	}
-	return dst
-}
-
-func genOneStream(n int) []byte {
-	m := []byte{'.'}
-	for i := 0; i < n; i++ {
-		m = append(m, ' ')
-		m = genHash(m, uint64(i))
-		m = append(m, "+67108864"...)
-	}
-	m = append(m, " 0:"...)
-	m = strconv.AppendInt(m, int64(n)<<26, 10)
-	return append(m, ":genome.bam\n"...)
-}
-
-func genSmallFiles(streams, blocks, files int) []byte {
-	const letters = "abcdefghijklmnopqrstuvwxyz0123456789_-."
-	var m []byte
-	seed := uint64(1)
-	rnd := func() uint64 { seed = seed*6364136223846793005 + 1442695040888963407; return seed >> 33 }
-	for s := 0; s < streams; s++ {
-		m = append(m, "./dir"...)
-		m = strconv.AppendInt(m, int64(s/100), 10)
-		m = append(m, "/sub"...)
-		m = strconv.AppendInt(m, int64(s), 10)
-		var total int64
-		for b := 0; b < blocks; b++ {
-			size := int64(1<<20 + rnd()%(1<<20))
-			total += size
-			m = append(m, ' ')
-			m = genHash(m, uint64(s*blocks+b))
-			m = append(m, '+')
-			m = strconv.AppendInt(m, size, 10)
-		}
-		var pos int64
-		for f := 0; f < files; f++ {
-			size := total / int64(files)
-			m = append(m, ' ')
-			m = strconv.AppendInt(m, pos, 10)
-			m = append(m, ':')
-			m = strconv.AppendInt(m, size, 10)
-			m = append(m, ':')
-			nameLen := 1 + int(rnd()%40)
-			for c := 0; c < nameLen; c++ {
-				if c > 0 && c < nameLen-4 && rnd()%23 == 0 {
-					m = append(m, `\040`...)
-					c += 3
-					continue
-				}
-				m = append(m, letters[rnd()%uint64(len(letters)-1)])
-			}
-			pos += size
-		}
-		m = append(m, '\n')
-	}
-	return m
 }
 
 // runManifestBench runs baseline, keepfed (one core) and keepfed-allcores
