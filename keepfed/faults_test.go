@@ -567,21 +567,5 @@ var noRedirectClient = &http.Client{
 // fdo is do with noRedirectClient.
 func fdo(t testing.TB, method, url, token string, body []byte, hdr ...string) result {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	require.NoError(t, err)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := noRedirectClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, rerr := io.ReadAll(resp.Body)
-	return result{status: resp.StatusCode, header: resp.Header, body: b, readErr: rerr}
+	return doWith(t, noRedirectClient, method, url, token, body, hdr...)
 }

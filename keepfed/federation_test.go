@@ -136,23 +136,12 @@ func (c *fedCluster) getCollection(t *testing.T, token, id string) fedCollection
 	return coll
 }
 
-// do sends one request and returns status, headers and body.
+// fedDo sends one request and returns status, headers and body.
 func fedDo(t *testing.T, method, url, token string, body []byte, hdr ...string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	require.NoError(t, err)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, resp.Header, b
+	r := do(t, method, url, token, body, hdr...)
+	require.NoError(t, r.readErr)
+	return r.status, r.header, r.body
 }
 
 // TestFederatedCollectionRead is the whole federation flow over HTTP: a

@@ -120,6 +120,12 @@ var testClient = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transp
 
 func do(t testing.TB, method, url, token string, body []byte, hdr ...string) result {
 	t.Helper()
+	return doWith(t, testClient, method, url, token, body, hdr...)
+}
+
+// doWith is do with the given client.
+func doWith(t testing.TB, client *http.Client, method, url, token string, body []byte, hdr ...string) result {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -132,7 +138,7 @@ func do(t testing.TB, method, url, token string, body []byte, hdr ...string) res
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := testClient.Do(req)
+	resp, err := client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, rerr := io.ReadAll(resp.Body)
