@@ -2,12 +2,10 @@ package store
 
 import (
 	"bytes"
-	"crypto/md5"
-	"encoding/hex"
-	"strconv"
-	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/keepfed/keepfed/manifest"
 )
 
 // collectionHook stores manifest_text as given (the HTTP layer has already
@@ -32,45 +30,9 @@ func collectionHook(old, rec Record) error {
 	return nil
 }
 
-// portableDataHash returns the portable data hash of a manifest (spec 4.4):
-// the MD5 of the manifest with every block token cut back to hash+size,
-// "+", and the length of that text. A token (run of bytes between spaces
-// and newlines) counts as a block token when a space follows it, it is at
-// least 34 bytes long, byte 32 is '+', its first 32 bytes contain no ':'
-// and it does not start with '.'; it is cut before its second '+'.
-//
-// TODO: switch to manifest.PortableDataHash once the manifest package
-// lands; this is a stand-in that agrees with the spec's test vectors.
-func portableDataHash(m string) string {
-	h := md5.New()
-	size := 0
-	start := 0 // start of the text not yet hashed
-	for i := 0; i < len(m); {
-		// Find the token m[i:j].
-		j := i
-		for j < len(m) && m[j] != ' ' && m[j] != '\n' {
-			j++
-		}
-		tok := m[i:j]
-		if j < len(m) && m[j] == ' ' && isBlockToken(tok) {
-			if p := strings.IndexByte(tok[33:], '+'); p >= 0 {
-				cut := i + 33 + p
-				h.Write([]byte(m[start:cut]))
-				size += cut - start
-				start = j
-			}
-		}
-		i = j + 1
-	}
-	h.Write([]byte(m[start:]))
-	size += len(m) - start
-	var sum [md5.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])) + "+" + strconv.Itoa(size)
-}
-
-func isBlockToken(tok string) bool {
-	return len(tok) >= 34 && tok[32] == '+' && tok[0] != '.' && strings.IndexByte(tok[:32], ':') < 0
-}
+// portableDataHash returns the portable data hash of a manifest (spec 4.4),
+// as the manifest package computes it.
+func portableDataHash(m string) string { return manifest.PortableDataHash([]byte(m)) }
 
 // FindByPDH returns a collection with that portable data hash that by may
 // read: an untrashed one if there is one, the most recently modified among

@@ -2,21 +2,15 @@ package store
 
 import (
 	"crypto/md5"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/keepfed/keepfed/internal/testvectors"
 	"github.com/keepfed/keepfed/signing"
 )
 
 func TestPortableDataHashVectors(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", "manifests.json"))
-	if err != nil {
-		t.Skipf("vectors: %v", err)
-	}
 	var v struct {
 		Cases []struct {
 			ID                 string  `json:"id"`
@@ -28,9 +22,7 @@ func TestPortableDataHashVectors(t *testing.T) {
 			PDHRemoteRewritten *string `json:"pdh_remote_rewritten"`
 		} `json:"cases"`
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
+	testvectors.Load(t, "manifests.json", &v)
 	if len(v.Cases) == 0 {
 		t.Fatal("no vectors")
 	}
@@ -192,4 +184,11 @@ func FuzzPDHKey(f *testing.F) {
 			t.Fatalf("pdhKey(%q) = %q: not cut at a hint", s, k)
 		}
 	})
+}
+
+// isBlockToken is the reference rule of spec 4.4 (Go's): a token is a block
+// token when it is at least 34 bytes, byte 32 is '+', its first 32 bytes
+// hold no ':' and it does not start with '.'.
+func isBlockToken(tok string) bool {
+	return len(tok) >= 34 && tok[32] == '+' && tok[0] != '.' && strings.IndexByte(tok[:32], ':') < 0
 }
