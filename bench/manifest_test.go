@@ -1,18 +1,18 @@
 package bench
 
 import (
-	"encoding/json"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/keepfed/keepfed/internal/manifestgen"
-	"github.com/keepfed/keepfed/manifest"
-	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keepfed/keepfed/internal/manifestgen"
+	"github.com/keepfed/keepfed/internal/testvectors"
+	"github.com/keepfed/keepfed/manifest"
+	"github.com/keepfed/keepfed/signing"
 )
 
 const manifestRemote = "cuwyk"
@@ -20,8 +20,6 @@ const manifestRemote = "cuwyk"
 // TestManifestBaselinesAgreeWithVectors: the manifest baselines must give
 // Arvados's answers, or the ratios would compare different work.
 func TestManifestBaselinesAgreeWithVectors(t *testing.T) {
-	raw, err := os.ReadFile("../testdata/vectors/manifests.json")
-	require.NoError(t, err)
 	var v struct {
 		Cases []struct {
 			ID, Manifest, Signed, Stripped, PDH string
@@ -37,7 +35,7 @@ func TestManifestBaselinesAgreeWithVectors(t *testing.T) {
 			} `json:"fixed_parameters"`
 		} `json:"description"`
 	}
-	require.NoError(t, json.Unmarshal(raw, &v))
+	testvectors.Load(t, "manifests.json", &v)
 	require.NotEmpty(t, v.Cases)
 	fx := v.Description.Fixed
 	key, exp, ttl := []byte(fx.Key), time.Unix(fx.ExpiryUnix, 0), time.Duration(fx.TTLSeconds)*time.Second

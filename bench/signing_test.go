@@ -2,14 +2,14 @@ package bench
 
 import (
 	"crypto/sha1"
-	"encoding/json"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keepfed/keepfed/internal/testvectors"
+	"github.com/keepfed/keepfed/signing"
 )
 
 const (
@@ -28,8 +28,6 @@ var (
 // the same answers as Arvados on the shared vectors, or the benchmark
 // ratios would compare different work.
 func TestBaselinesAgreeWithVectors(t *testing.T) {
-	raw, err := os.ReadFile("../testdata/vectors/signatures.json")
-	require.NoError(t, err)
 	var v struct {
 		Sign []struct {
 			ID, Key, Token, Locator, Expected string
@@ -37,7 +35,7 @@ func TestBaselinesAgreeWithVectors(t *testing.T) {
 			TTL                               int64 `json:"ttl_nanoseconds"`
 		} `json:"sign_cases"`
 	}
-	require.NoError(t, json.Unmarshal(raw, &v))
+	testvectors.Load(t, "signatures.json", &v)
 	require.NotEmpty(t, v.Sign)
 	for _, c := range v.Sign {
 		got := BaselineSign([]byte(c.Key), c.Locator, c.Token, time.Unix(c.ExpiryUnix, 0), time.Duration(c.TTL))

@@ -2,7 +2,6 @@ package keepfed
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,17 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keepfed/keepfed/internal/testvectors"
+	"github.com/keepfed/keepfed/signing"
 )
 
-func loadVectors(t testing.TB, name string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "vectors", name))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, v))
-}
+var loadVectors = testvectors.Load
 
 type verifyVectors struct {
 	Now    int64 `json:"verify_now_unix"`

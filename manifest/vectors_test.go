@@ -3,11 +3,11 @@ package manifest
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/internal/testvectors"
 	"github.com/keepfed/keepfed/signing"
 )
 
@@ -57,7 +57,7 @@ var (
 func loadVectors(tb testing.TB) *vectorFile {
 	tb.Helper()
 	vectorsOnce.Do(func() {
-		b, err := os.ReadFile(filepath.Join("..", "testdata", "vectors", "manifests.json"))
+		b, err := os.ReadFile(testvectors.Path("manifests.json"))
 		if err != nil {
 			vectorsErr = err
 			return

@@ -1,22 +1,16 @@
 package signing
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keepfed/keepfed/internal/testvectors"
 )
 
-func loadVectors(t testing.TB, name string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "vectors", name))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, v))
-}
+var loadVectors = testvectors.Load
 
 type signCase struct {
 	ID         string `json:"id"`

@@ -2,12 +2,13 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/keepfed/keepfed/internal/testvectors"
 )
 
 type manifestVectors struct {
@@ -36,14 +37,8 @@ type manifestVectors struct {
 
 func loadManifestVectors(t *testing.T) *manifestVectors {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", "manifests.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var v manifestVectors
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
+	testvectors.Load(t, "manifests.json", &v)
 	return &v
 }
 

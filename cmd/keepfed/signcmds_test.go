@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keepfed/keepfed/internal/testvectors"
 )
 
 // runCLI runs the CLI in-process with the given environment.
@@ -21,12 +22,7 @@ func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) (
 	return code, out.String(), errb.String()
 }
 
-func loadVectors(t *testing.T, name string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors", name))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, v))
-}
+var loadVectors = testvectors.Load
 
 func writeKey(t *testing.T, dir, name, key string) string {
 	t.Helper()
