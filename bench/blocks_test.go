@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keepfed/keepfed/keepfed"
+	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/valyala/fasthttp"
 )
@@ -32,7 +32,7 @@ const (
 type cluster struct {
 	*child
 	url string
-	cfg *keepfed.ClusterConfig
+	cfg *config.ClusterConfig
 }
 
 func start(b *testing.B, id string, remotes string, env ...string) *cluster {
@@ -53,7 +53,7 @@ Clusters:
       ExternalURL: %q
       DataDir: %q
 `, id, rootToken, id, remotes, ln.Addr().String(), "http://"+ln.Addr().String(), b.TempDir())
-	cfg, _, err := keepfed.ParseConfig([]byte(yml), id)
+	cfg, _, err := config.ParseConfig([]byte(yml), id)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/keepfed/keepfed/keepfed"
+	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/records"
 )
 
@@ -117,7 +118,7 @@ func childMain(role string) int {
 	var serve func(net.Listener) error
 	switch role {
 	case "keepfed":
-		cfg, _, err := keepfed.ParseConfig([]byte(os.Getenv(childEnvConfig)), os.Getenv(childEnvCluster))
+		cfg, _, err := config.ParseConfig([]byte(os.Getenv(childEnvConfig)), os.Getenv(childEnvCluster))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

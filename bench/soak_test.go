@@ -26,6 +26,9 @@ import (
 	"time"
 
 	"github.com/keepfed/keepfed/keepfed"
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
+	"github.com/keepfed/keepfed/keepfed/remotes"
 	"github.com/keepfed/keepfed/signing"
 )
 
@@ -71,7 +74,7 @@ func faultProxy(target, self string, st *soakStats) *http.Server {
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if resp.Request.URL.Path == "/arvados/v1/keep_services/accessible" && resp.StatusCode == 200 {
 			// B's keep services are reached through the proxy too
-			var list keepfed.KeepServiceList
+			var list remotes.KeepServiceList
 			err := json.NewDecoder(resp.Body).Decode(&list)
 			resp.Body.Close()
 			if err != nil {
@@ -141,7 +144,7 @@ func rssKiB() int64 {
 
 type soakCluster struct {
 	url string
-	cfg *keepfed.ClusterConfig
+	cfg *config.ClusterConfig
 }
 
 // TestSoak runs two complete clusters, A and B, with random faults
@@ -159,7 +162,7 @@ func TestSoak(t *testing.T) {
 	fp := faultProxy("http://"+lnB.Addr().String(), lnF.Addr().String(), st)
 	go fp.Serve(lnF) //nolint:errcheck // until closed
 	defer fp.Close()
-	peers := map[string]map[string]keepfed.RemoteClusterConfig{
+	peers := map[string]map[string]config.RemoteClusterConfig{
 		"soaka": {"soakb": {Host: lnF.Addr().String(), Scheme: "http", Proxy: true, ActivateUsers: true}},
 		"soakb": {"soaka": {Host: lnA.Addr().String(), Scheme: "http", Proxy: true, ActivateUsers: true}},
 	}
@@ -179,7 +182,7 @@ Clusters:
       Listen: %[2]s
       DataDir: %[3]s
 `, id, ln.Addr().String(), t.TempDir())
-		cfg, _, err := keepfed.ParseConfig([]byte(yml), id)
+		cfg, _, err := config.ParseConfig([]byte(yml), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,11 +221,11 @@ Clusters:
 		out, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, out, err
 	}
-	code, body, err := req("POST", a.url+keepfed.TokenManagementPath, "soakmgmt", []byte(`{"email":"soak@example.com"}`))
+	code, body, err := req("POST", a.url+identity.TokenManagementPath, "soakmgmt", []byte(`{"email":"soak@example.com"}`))
 	if err != nil || code != 200 {
 		t.Fatalf("issuing a token: %d %s %v", code, body, err)
 	}
-	var issued keepfed.IssuedToken
+	var issued identity.IssuedToken
 	json.Unmarshal(body, &issued) //nolint:errcheck // checked below
 	tok := issued.Token
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/remotes"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,7 +17,7 @@ import (
 // the local Arvados cluster: it lists itself as keep service and serves
 // blocks like a keepstore, with the same signing key) and a keepfed of the
 // same cluster with the arvados backend pointing at it.
-func arvadosSetup(t *testing.T, mutate func(*ClusterConfig)) (arv, upstream *testCluster) {
+func arvadosSetup(t *testing.T, mutate func(*config.ClusterConfig)) (arv, upstream *testCluster) {
 	ucfg := testConfig(t, "zzzzz")
 	if mutate != nil {
 		mutate(ucfg)
@@ -81,9 +83,9 @@ const rootV2 = "v2/zzzzz-gj3su-000000000000000/rootsecretrootsecretrootsecret"
 
 func TestArvadosBackendLocalCopy(t *testing.T) {
 	remote := startCluster(t, testConfig(t, "bbbbb"), Options{})
-	arv, upstream := arvadosSetup(t, func(cfg *ClusterConfig) {
+	arv, upstream := arvadosSetup(t, func(cfg *config.ClusterConfig) {
 		cfg.SystemRootToken = rootV2
-		cfg.RemoteClusters = map[string]RemoteClusterConfig{
+		cfg.RemoteClusters = map[string]config.RemoteClusterConfig{
 			"bbbbb": {Host: strings.TrimPrefix(remote.url, "http://"), Scheme: "http"},
 		}
 	})
@@ -111,7 +113,7 @@ func TestArvadosBackendLocalCopy(t *testing.T) {
 // clients send their block requests, +R ones included, through it.
 func TestArvadosBackendListsItself(t *testing.T) {
 	arv, upstream := arvadosSetup(t, nil)
-	r := do(t, http.MethodGet, arv.url+keepServicesPath, "", nil)
+	r := do(t, http.MethodGet, arv.url+remotes.KeepServicesPath, "", nil)
 	require.Equal(t, 200, r.status, string(r.body))
 	assert.Contains(t, string(r.body), `"service_type":"proxy"`)
 	host := strings.TrimPrefix(arv.url, "http://")

@@ -3,7 +3,11 @@ package keepfed
 import (
 	"fmt"
 
+	"github.com/keepfed/keepfed/keepfed/api"
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
 	"github.com/keepfed/keepfed/keepfed/store"
+	"github.com/valyala/fasthttp"
 )
 
 // NewCluster assembles a complete keepfed for cfg: with the embedded
@@ -13,14 +17,14 @@ import (
 // validates tokens against Upstream. The store is closed by Shutdown.
 // opts.TokenValidator, opts.TokenUpgrader and opts.CheckForward are
 // replaced by the identity layer.
-func NewCluster(cfg *ClusterConfig, opts Options) (*Server, error) {
+func NewCluster(cfg *config.ClusterConfig, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	var st *store.Store
 	if cfg.KeepFed.Backend != "arvados" {
 		var err error
-		if st, err = OpenEmbeddedStore(cfg); err != nil {
+		if st, err = identity.OpenEmbeddedStore(cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -29,7 +33,7 @@ func NewCluster(cfg *ClusterConfig, opts Options) (*Server, error) {
 			st.Close()
 		}
 	}
-	id, err := NewIdentity(cfg, IdentityOptions{Store: st, Logger: opts.Logger, Now: opts.Now})
+	id, err := identity.New(cfg, identity.Options{Store: st, Logger: opts.Logger, Now: opts.Now})
 	if err != nil {
 		closeStore()
 		return nil, fmt.Errorf("identity: %w", err)
@@ -62,4 +66,24 @@ func NewCluster(cfg *ClusterConfig, opts Options) (*Server, error) {
 		}
 	}
 	return srv, nil
+}
+
+// EnableEmbeddedIdentity connects id to the server: id uses the server's
+// remote cluster registry from now on, and, when id has a record store
+// (embedded backend), the server answers the Arvados records API for
+// users, api_client_authorizations, groups, links, collections and
+// workflows under /arvados/v1/ and the token management endpoint
+// POST /_keepfed/tokens (see identity.IssueToken). Call it after New and
+// before Serve; pass the same id as Options.TokenValidator and
+// Options.TokenUpgrader to New.
+func (s *Server) EnableEmbeddedIdentity(id *identity.Identity) {
+	id.UseRemotes(s.remotes)
+	if id.Store() == nil {
+		return
+	}
+	h := api.New(id, s.cfg, s.ring, s.now)
+	for _, k := range store.Kinds {
+		s.router.HandlePrefix("/arvados/v1/"+string(k), h.Serve)
+	}
+	s.router.Handle(fasthttp.MethodPost, identity.TokenManagementPath, h.ServeIssueToken)
 }

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,7 +30,7 @@ const crashEnv = "KEEPFED_CRASH_DIR"
 
 // crashConfig is the config parent and child share: same cluster id,
 // keys and DataDir, so signatures and records survive a restart.
-func crashConfig(t testing.TB, dir string) *ClusterConfig {
+func crashConfig(t testing.TB, dir string) *config.ClusterConfig {
 	cfg := testConfig(t, "xcrsh")
 	cfg.KeepFed.DataDir = filepath.Join(dir, "data")
 	return cfg
@@ -176,7 +178,7 @@ func TestCrashSafety(t *testing.T) {
 		wg.Wait()
 
 		// the store opens consistent while nothing runs
-		st, err := OpenEmbeddedStore(cfg)
+		st, err := identity.OpenEmbeddedStore(cfg)
 		require.NoError(t, err, "round %d: store does not open after kill -9", round)
 		assert.NoError(t, st.Check(), "round %d", round)
 		st.Close()

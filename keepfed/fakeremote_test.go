@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keepfed/keepfed/keepfed/remotes"
 )
 
 // fakeKeep is a misbehaving keep service written for the tests: a real
@@ -53,10 +55,10 @@ func newFakeKeep(t testing.TB, uuid string, data []byte, mode string) *fakeKeep 
 	return f
 }
 
-func (f *fakeKeep) service() KeepService {
+func (f *fakeKeep) service() remotes.KeepService {
 	host, port, _ := net.SplitHostPort(strings.TrimPrefix(f.srv.URL, "http://"))
 	p, _ := strconv.Atoi(port)
-	return KeepService{Kind: "arvados#keepService", UUID: f.uuid, Host: host, Port: p, Type: "disk"}
+	return remotes.KeepService{Kind: "arvados#keepService", UUID: f.uuid, Host: host, Port: p, Type: "disk"}
 }
 
 func (f *fakeKeep) serve(w http.ResponseWriter, r *http.Request) {
@@ -135,12 +137,12 @@ func (f *fakeKeep) wait(d time.Duration) {
 type fakeCluster struct {
 	srv         *httptest.Server
 	mu          sync.Mutex
-	services    []KeepService
+	services    []remotes.KeepService
 	discoveries atomic.Int64
 	other       atomic.Int64
 }
 
-func newFakeCluster(t testing.TB, services ...KeepService) *fakeCluster {
+func newFakeCluster(t testing.TB, services ...remotes.KeepService) *fakeCluster {
 	fc := &fakeCluster{services: services}
 	fc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/arvados/v1/keep_services/accessible" {
@@ -150,7 +152,7 @@ func newFakeCluster(t testing.TB, services ...KeepService) *fakeCluster {
 		}
 		fc.discoveries.Add(1)
 		fc.mu.Lock()
-		list := KeepServiceList{Kind: "arvados#keepServiceList", ItemsAvailable: len(fc.services), Items: fc.services}
+		list := remotes.KeepServiceList{Kind: "arvados#keepServiceList", ItemsAvailable: len(fc.services), Items: fc.services}
 		fc.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		writeJSON(w, list)

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
+	"github.com/keepfed/keepfed/keepfed/remotes"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -321,8 +324,8 @@ func (fr *faultRemote) answer(r *http.Request) (int, []byte, bool) {
 	case p == "/arvados/v1/keep_services/accessible":
 		host, port, _ := net.SplitHostPort(fr.host)
 		pn, _ := strconv.Atoi(port)
-		b, _ := json.Marshal(KeepServiceList{Kind: "arvados#keepServiceList", ItemsAvailable: 1,
-			Items: []KeepService{{Kind: "arvados#keepService", UUID: faultCluster + "-bi6l4-000000000000001", Host: host, Port: pn, Type: "disk"}}})
+		b, _ := json.Marshal(remotes.KeepServiceList{Kind: "arvados#keepServiceList", ItemsAvailable: 1,
+			Items: []remotes.KeepService{{Kind: "arvados#keepService", UUID: faultCluster + "-bi6l4-000000000000001", Host: host, Port: pn, Type: "disk"}}})
 		return 200, b, true
 	case p == "/arvados/v1/api_client_authorizations/current":
 		return 200, []byte(`{"kind":"arvados#apiClientAuthorization","uuid":"` + faultTokenID + `","owner_uuid":"` + faultUserUUID + `","scopes":["all"]}`), false
@@ -430,18 +433,18 @@ type faultEnv struct {
 
 // faultConfig is the keepfed under test: small timeouts so the matrix is
 // quick.
-func faultConfig(t *testing.T, remoteHost string) *ClusterConfig {
+func faultConfig(t *testing.T, remoteHost string) *config.ClusterConfig {
 	cfg := testConfig(t, faultHome)
-	cfg.API.KeepServiceRequestTimeout = Duration(time.Second)
-	cfg.API.RequestTimeout = Duration(time.Second)
-	cfg.RemoteClusters = map[string]RemoteClusterConfig{
+	cfg.API.KeepServiceRequestTimeout = config.Duration(time.Second)
+	cfg.API.RequestTimeout = config.Duration(time.Second)
+	cfg.RemoteClusters = map[string]config.RemoteClusterConfig{
 		faultCluster: {Host: remoteHost, Scheme: "http", Proxy: true, ActivateUsers: true},
 	}
 	return cfg
 }
 
 // startFullCluster is startCluster with NewCluster (identity, records).
-func startFullCluster(t testing.TB, cfg *ClusterConfig, logs io.Writer) *testCluster {
+func startFullCluster(t testing.TB, cfg *config.ClusterConfig, logs io.Writer) *testCluster {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -461,9 +464,9 @@ func startFullCluster(t testing.TB, cfg *ClusterConfig, logs io.Writer) *testClu
 // issue returns a token of a new local user of tc.
 func (tc *testCluster) issue(t testing.TB, email string) string {
 	t.Helper()
-	r := do(t, http.MethodPost, tc.url+TokenManagementPath, testMgmtToken, []byte(`{"email":"`+email+`"}`))
+	r := do(t, http.MethodPost, tc.url+identity.TokenManagementPath, testMgmtToken, []byte(`{"email":"`+email+`"}`))
 	require.Equal(t, 200, r.status, string(r.body))
-	var issued IssuedToken
+	var issued identity.IssuedToken
 	require.NoError(t, json.Unmarshal(r.body, &issued))
 	return issued.Token
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
 	"github.com/keepfed/keepfed/manifest"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
@@ -23,7 +25,7 @@ import (
 
 // fedCluster is a complete keepfed (NewCluster) on a loopback port.
 type fedCluster struct {
-	cfg *ClusterConfig
+	cfg *config.ClusterConfig
 	url string
 }
 
@@ -43,15 +45,15 @@ func startClusters(t *testing.T, ids ...string) []*fedCluster {
 }
 
 // startClustersWith is startClusters with mutate applied to every config.
-func startClustersWith(t *testing.T, mutate func(*ClusterConfig), ids ...string) []*fedCluster {
+func startClustersWith(t *testing.T, mutate func(*config.ClusterConfig), ids ...string) []*fedCluster {
 	t.Helper()
 	lns := make([]net.Listener, len(ids))
-	peers := map[string]RemoteClusterConfig{}
+	peers := map[string]config.RemoteClusterConfig{}
 	for i, id := range ids {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		lns[i] = ln
-		peers[id] = RemoteClusterConfig{Host: ln.Addr().String(), Scheme: "http", Proxy: true, ActivateUsers: true}
+		peers[id] = config.RemoteClusterConfig{Host: ln.Addr().String(), Scheme: "http", Proxy: true, ActivateUsers: true}
 	}
 	out := make([]*fedCluster, len(ids))
 	for i, id := range ids {
@@ -82,9 +84,9 @@ func startClustersWith(t *testing.T, mutate func(*ClusterConfig), ids ...string)
 // returns a token for it.
 func (c *fedCluster) issueToken(t *testing.T, email string) string {
 	t.Helper()
-	code, _, body := fedDo(t, "POST", c.url+TokenManagementPath, testMgmtToken, []byte(`{"email":"`+email+`"}`))
+	code, _, body := fedDo(t, "POST", c.url+identity.TokenManagementPath, testMgmtToken, []byte(`{"email":"`+email+`"}`))
 	require.Equal(t, 200, code, string(body))
-	var issued IssuedToken
+	var issued identity.IssuedToken
 	require.NoError(t, json.Unmarshal(body, &issued))
 	require.True(t, strings.HasPrefix(issued.Token, "v2/"+c.cfg.ClusterID+"-gj3su-"), issued.Token)
 	return issued.Token
@@ -245,7 +247,7 @@ func TestThirdClusterToken(t *testing.T) {
 // TestLoginClusterForwarding: with a LoginCluster, its tokens work through
 // a satellite, and the satellite refuses to send its own tokens there.
 func TestLoginClusterForwarding(t *testing.T) {
-	cs := startClustersWith(t, func(cfg *ClusterConfig) { cfg.Login.LoginCluster = "xlogn" }, "xlogn", "xsate")
+	cs := startClustersWith(t, func(cfg *config.ClusterConfig) { cfg.Login.LoginCluster = "xlogn" }, "xlogn", "xsate")
 	login, sat := cs[0], cs[1]
 	loginToken := login.issueToken(t, "lena@example.com")
 	locs := login.putBlocks(t, loginToken, [][]byte{[]byte("on the login cluster")})

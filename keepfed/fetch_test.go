@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/blocks"
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/remotes"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,10 +32,10 @@ func remoteLocator(t testing.TB, ring *signing.KeyRing, id string, data []byte, 
 
 // federation starts remote cluster bbbbb (a real keepfed) and home cluster
 // aaaaa that knows it.
-func federation(t testing.TB, mutate func(*ClusterConfig)) (home, remote *testCluster) {
+func federation(t testing.TB, mutate func(*config.ClusterConfig)) (home, remote *testCluster) {
 	remote = startCluster(t, testConfig(t, "bbbbb"), Options{})
 	cfg := testConfig(t, "aaaaa")
-	cfg.RemoteClusters = map[string]RemoteClusterConfig{
+	cfg.RemoteClusters = map[string]config.RemoteClusterConfig{
 		"bbbbb": {Host: strings.TrimPrefix(remote.url, "http://"), Scheme: "http"},
 	}
 	if mutate != nil {
@@ -154,15 +157,15 @@ func misbehaving(t testing.TB, data []byte, mode string) (*testCluster, *fakeClu
 	}
 	fc := newFakeCluster(t, svc)
 	cfg := testConfig(t, "aaaaa")
-	cfg.API.KeepServiceRequestTimeout = Duration(300 * time.Millisecond)
-	cfg.RemoteClusters = map[string]RemoteClusterConfig{"ccccc": {Host: fc.host(), Scheme: "http"}}
+	cfg.API.KeepServiceRequestTimeout = config.Duration(300 * time.Millisecond)
+	cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"ccccc": {Host: fc.host(), Scheme: "http"}}
 	home := startCluster(t, cfg, Options{})
 	ring := signing.NewKeyRing(time.Hour, []byte("fake"))
 	return home, fc, fk, remoteLocator(t, ring, "ccccc", data, userToken)
 }
 
 func TestMisbehavingRemote(t *testing.T) {
-	data := make([]byte, 2*streamBufSize+4321)
+	data := make([]byte, 2*blocks.HoldBack+4321)
 	for i := range data {
 		data[i] = byte(i ^ i>>8)
 	}
@@ -201,7 +204,7 @@ func TestMisbehavingRemote(t *testing.T) {
 				case w.cut:
 					assert.Error(t, r.readErr, name)
 					assert.Less(t, len(r.body), len(data), name)
-					assert.LessOrEqual(t, len(r.body), len(data)-streamBufSize, "%s: the tail is held back", name)
+					assert.LessOrEqual(t, len(r.body), len(data)-blocks.HoldBack, "%s: the tail is held back", name)
 				default:
 					assert.NoError(t, r.readErr, name)
 					if name == "get" {
@@ -253,22 +256,22 @@ func TestFailoverInProbeOrder(t *testing.T) {
 	var hits []string
 	record := func(uuid string) { mu.Lock(); hits = append(hits, uuid); mu.Unlock() }
 	modes := []string{mode5xx, modeOK, modeOK, mode5xx}
-	var svcs []KeepService
+	var svcs []remotes.KeepService
 	for i, m := range modes {
 		fk := newFakeKeep(t, "ccccc-bi6l4-00000000000000"+itoa(i), data, m)
 		fk.onHit = record
 		svcs = append(svcs, fk.service())
 	}
 	// one more that refuses connections
-	svcs = append(svcs, KeepService{UUID: "ccccc-bi6l4-000000000000009", Host: "127.0.0.1", Port: closedPort(t)})
+	svcs = append(svcs, remotes.KeepService{UUID: "ccccc-bi6l4-000000000000009", Host: "127.0.0.1", Port: closedPort(t)})
 	fc := newFakeCluster(t, svcs...)
 	cfg := testConfig(t, "aaaaa")
-	cfg.RemoteClusters = map[string]RemoteClusterConfig{"ccccc": {Host: fc.host(), Scheme: "http"}}
+	cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"ccccc": {Host: fc.host(), Scheme: "http"}}
 	home := startCluster(t, cfg, Options{})
 	loc := remoteLocator(t, signing.NewKeyRing(time.Hour, []byte("k")), "ccccc", data, userToken)
 
-	order := append([]KeepService(nil), svcs...)
-	SortProbeOrder(md5hex(data), order)
+	order := append([]remotes.KeepService(nil), svcs...)
+	remotes.SortProbeOrder(md5hex(data), order)
 	var want []string
 	for _, s := range order {
 		if s.UUID == "ccccc-bi6l4-000000000000009" {
@@ -308,18 +311,18 @@ func TestDiscoveryCaching(t *testing.T) {
 			if c.breakFake {
 				bad := good
 				bad.Port = closedPort(t)
-				fc.services = []KeepService{bad}
+				fc.services = []remotes.KeepService{bad}
 			}
 			cfg := testConfig(t, "aaaaa")
-			cfg.KeepFed.DiscoveryTTL = Duration(c.ttl)
-			cfg.RemoteClusters = map[string]RemoteClusterConfig{"ccccc": {Host: fc.host(), Scheme: "http"}}
+			cfg.KeepFed.DiscoveryTTL = config.Duration(c.ttl)
+			cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"ccccc": {Host: fc.host(), Scheme: "http"}}
 			home := startCluster(t, cfg, Options{})
 			loc := remoteLocator(t, signing.NewKeyRing(time.Hour, []byte("k")), "ccccc", data, userToken)
 			r := do(t, http.MethodGet, home.url+"/"+loc, userToken, nil)
 			if c.breakFake {
 				assert.Equal(t, 502, r.status)
 				fc.mu.Lock()
-				fc.services = []KeepService{good}
+				fc.services = []remotes.KeepService{good}
 				fc.mu.Unlock()
 			} else {
 				assert.Equal(t, 200, r.status)
@@ -345,7 +348,7 @@ func TestV1TokenUpgradeHook(t *testing.T) {
 		return "", false, nil
 	})
 	cfg := testConfig(t, "aaaaa")
-	cfg.RemoteClusters = map[string]RemoteClusterConfig{"bbbbb": {Host: strings.TrimPrefix(remote.url, "http://"), Scheme: "http"}}
+	cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"bbbbb": {Host: strings.TrimPrefix(remote.url, "http://"), Scheme: "http"}}
 	home := startCluster(t, cfg, Options{TokenUpgrader: up})
 	data := []byte("upgraded")
 	remote.putBlock(t, data)
@@ -364,13 +367,13 @@ func (f upgraderFunc) UpgradeV1(ctx context.Context, token string) (string, bool
 }
 
 func TestStreamHoldsConcurrencySlot(t *testing.T) {
-	data := make([]byte, 2*streamBufSize+1)
+	data := make([]byte, 2*blocks.HoldBack+1)
 	fk := newFakeKeep(t, "ccccc-bi6l4-000000000000001", data, modeStall)
 	fc := newFakeCluster(t, fk.service())
 	cfg := testConfig(t, "aaaaa")
 	cfg.API.MaxConcurrentRequests = 1
-	cfg.API.KeepServiceRequestTimeout = Duration(time.Second)
-	cfg.RemoteClusters = map[string]RemoteClusterConfig{"ccccc": {Host: fc.host(), Scheme: "http"}}
+	cfg.API.KeepServiceRequestTimeout = config.Duration(time.Second)
+	cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"ccccc": {Host: fc.host(), Scheme: "http"}}
 	home := startCluster(t, cfg, Options{})
 	loc := remoteLocator(t, signing.NewKeyRing(time.Hour, []byte("k")), "ccccc", data, userToken)
 
@@ -395,7 +398,7 @@ func TestDiscoveryCoalesced(t *testing.T) {
 	fk := newFakeKeep(t, "ccccc-bi6l4-000000000000001", data, modeOK)
 	fc := newFakeCluster(t, fk.service())
 	cfg := testConfig(t, "aaaaa")
-	cfg.RemoteClusters = map[string]RemoteClusterConfig{"ccccc": {Host: fc.host(), Scheme: "http"}}
+	cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"ccccc": {Host: fc.host(), Scheme: "http"}}
 	home := startCluster(t, cfg, Options{})
 	loc := remoteLocator(t, signing.NewKeyRing(time.Hour, []byte("k")), "ccccc", data, userToken)
 	var wg sync.WaitGroup

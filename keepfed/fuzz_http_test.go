@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
 	"github.com/valyala/fasthttp"
 )
 
@@ -28,9 +30,9 @@ var (
 func fuzzServer(t testing.TB) fasthttp.RequestHandler {
 	fuzzSrvOnce.Do(func() {
 		cfg := testConfig(t, "xfuzz")
-		cfg.API.KeepServiceRequestTimeout = Duration(200e6)
-		cfg.API.RequestTimeout = Duration(500e6)
-		cfg.RemoteClusters = map[string]RemoteClusterConfig{
+		cfg.API.KeepServiceRequestTimeout = config.Duration(200e6)
+		cfg.API.RequestTimeout = config.Duration(500e6)
+		cfg.RemoteClusters = map[string]config.RemoteClusterConfig{
 			"xrmte": {Host: "127.0.0.1:" + itoa(closedPort(t)), Scheme: "http", Proxy: true},
 		}
 		// testConfig's DataDir is a t.TempDir, removed with the first
@@ -74,7 +76,7 @@ func FuzzHTTPRequest(f *testing.F) {
 		{"GET", "/arvados/v1/users/current?api_token=v2/xrmte-gj3su-000000000000001/x", "Accept-Encoding: gzip", ""},
 		{"PATCH", "/arvados/v1/collections/xfuzz-4zz18-000000000000001", "Content-Type: application/json\nContent-Encoding: gzip", "\x1f\x8b"},
 		{"DELETE", "/arvados/v1/groups/" + loc, "Cookie: arvados_api_token=%%%", ""},
-		{"POST", TokenManagementPath, "Authorization: Bearer " + testMgmtToken, `{"email":"a@b"}`},
+		{"POST", identity.TokenManagementPath, "Authorization: Bearer " + testMgmtToken, `{"email":"a@b"}`},
 		{"GET", "/\x00/%zz?%%", "X-Request-Id: " + strings.Repeat("r", 300), ""},
 	} {
 		f.Add(s.m, s.uri, s.hdr, []byte(s.body))
@@ -122,24 +124,6 @@ func FuzzHTTPRequest(f *testing.F) {
 				t.Fatalf("%s %q: %d body is not a JSON error: %q", method, uri, status, out)
 			}
 		}
-	})
-}
-
-// FuzzParseConfig: any config file is parsed or refused, never a panic;
-// one that parses validates or is refused, never a panic.
-func FuzzParseConfig(f *testing.F) {
-	f.Add([]byte("Clusters:\n  zzzzz:\n    SystemRootToken: x\n    KeepFed:\n      DataDir: /tmp/x\n"), "zzzzz")
-	f.Add([]byte("Clusters:\n  zzzzz:\n    API:\n      RequestTimeout: 1s\n    Collections:\n      BlobSigningTTL: 1209600000000000\n    RemoteClusters:\n      '*': {Proxy: true}\n      xxxxx: {Host: h, Scheme: ftp}\n"), "")
-	f.Add([]byte("Clusters: [1,2]"), "")
-	f.Add([]byte("Clusters:\n  ZZ:\n    KeepFed: {Listen: ':x'}\n"), "ZZ")
-	f.Add([]byte("a: &a [*a]"), "")
-	f.Fuzz(func(t *testing.T, data []byte, id string) {
-		cfg, _, err := ParseConfig(data, id)
-		if err != nil {
-			return
-		}
-		_ = cfg.Validate()
-		_ = cfg.KeyRing()
 	})
 }
 

@@ -3,6 +3,7 @@ package keepfed
 import (
 	"crypto/subtle"
 
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/valyala/fasthttp"
 )
 
@@ -15,18 +16,18 @@ import (
 var healthOK = []byte(`{"health":"OK"}` + "\n")
 
 // managementAuth wraps h with the management token check.
-func (s *Server) managementAuth(h Handler) Handler {
+func (s *Server) managementAuth(h request.Handler) request.Handler {
 	want := []byte("Bearer " + s.cfg.ManagementToken)
 	return func(ctx *fasthttp.RequestCtx) error {
 		if s.cfg.ManagementToken == "" {
-			return NewError(fasthttp.StatusNotFound, "management endpoints are disabled (ManagementToken is not set)")
+			return request.NewError(fasthttp.StatusNotFound, "management endpoints are disabled (ManagementToken is not set)")
 		}
 		got := ctx.Request.Header.Peek("Authorization")
 		if len(got) == 0 {
-			return NewError(fasthttp.StatusUnauthorized, "management token required")
+			return request.NewError(fasthttp.StatusUnauthorized, "management token required")
 		}
 		if subtle.ConstantTimeCompare(got, want) != 1 {
-			return NewError(fasthttp.StatusUnauthorized, "invalid management token")
+			return request.NewError(fasthttp.StatusUnauthorized, "invalid management token")
 		}
 		return h(ctx)
 	}

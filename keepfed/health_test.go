@@ -45,13 +45,3 @@ func TestManagementEndpoints(t *testing.T) {
 		})
 	}
 }
-
-func TestMetricsBoundedLabels(t *testing.T) {
-	m := NewMetrics()
-	for i := 0; i < 3*maxRemoteLabels; i++ {
-		m.RemoteError("c"+itoa(10000+i), ErrClassTimeout)
-	}
-	out := string(m.AppendText(nil))
-	assert.LessOrEqual(t, strings.Count(out, "keepfed_remote_errors_total{"), maxRemoteLabels+1)
-	assert.Contains(t, out, `cluster="_other"`)
-}

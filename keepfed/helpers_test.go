@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -14,5 +13,3 @@ type fasthttpCtx = fasthttp.RequestCtx
 func writeJSON(w io.Writer, v any) { json.NewEncoder(w).Encode(v) } //nolint:errcheck // tests
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
-var testNow = time.Unix(1.8e9, 0)

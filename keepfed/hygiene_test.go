@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -81,9 +82,9 @@ func (c *capturer) all() []captured {
 func TestTokenHygiene(t *testing.T) {
 	capH, capR := newCapturer(t, "xhome"), newCapturer(t, "xrmte")
 	var logH, logR syncBuffer
-	mk := func(id string) *ClusterConfig {
+	mk := func(id string) *config.ClusterConfig {
 		cfg := testConfig(t, id)
-		cfg.RemoteClusters = map[string]RemoteClusterConfig{
+		cfg.RemoteClusters = map[string]config.RemoteClusterConfig{
 			"xhome": {Host: capH.host(), Scheme: "http", Proxy: true, ActivateUsers: true},
 			"xrmte": {Host: capR.host(), Scheme: "http", Proxy: true, ActivateUsers: true},
 		}

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/keepfed/keepfed/keepfed/store"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
@@ -42,9 +45,9 @@ func (c *identClock) advance(d time.Duration) {
 // identCluster is a keepfed with the embedded identity layer and records
 // API, listening on 127.0.0.1.
 type identCluster struct {
-	cfg   *ClusterConfig
+	cfg   *config.ClusterConfig
 	srv   *Server
-	id    *Identity
+	id    *identity.Identity
 	st    *store.Store
 	url   string
 	clock *identClock
@@ -60,7 +63,7 @@ func identListen(t testing.TB) net.Listener {
 }
 
 // identStart starts cluster id on ln; mutate adjusts its config first.
-func identStart(t testing.TB, clusterID string, ln net.Listener, mutate func(*ClusterConfig)) *identCluster {
+func identStart(t testing.TB, clusterID string, ln net.Listener, mutate func(*config.ClusterConfig)) *identCluster {
 	t.Helper()
 	cfg := testConfig(t, clusterID)
 	cfg.KeepFed.Listen = ln.Addr().String()
@@ -68,12 +71,12 @@ func identStart(t testing.TB, clusterID string, ln net.Listener, mutate func(*Cl
 	if mutate != nil {
 		mutate(cfg)
 	}
-	st, err := OpenEmbeddedStore(cfg)
+	st, err := identity.OpenEmbeddedStore(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	ic := &identCluster{cfg: cfg, st: st, url: cfg.KeepFed.ExternalURL, clock: &identClock{t: time.Now()}}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	ic.id, err = NewIdentity(cfg, IdentityOptions{Store: st, Logger: log, Now: ic.clock.now})
+	ic.id, err = identity.New(cfg, identity.Options{Store: st, Logger: log, Now: ic.clock.now})
 	require.NoError(t, err)
 	ic.srv, err = New(cfg, Options{Logger: log, TokenValidator: ic.id, TokenUpgrader: ic.id})
 	require.NoError(t, err)
@@ -91,11 +94,11 @@ func identStart(t testing.TB, clusterID string, ln net.Listener, mutate func(*Cl
 
 // identPeers starts two clusters that know each other; mutate adjusts
 // each config.
-func identPeers(t testing.TB, a, b string, mutate func(*ClusterConfig)) (*identCluster, *identCluster) {
+func identPeers(t testing.TB, a, b string, mutate func(*config.ClusterConfig)) (*identCluster, *identCluster) {
 	t.Helper()
 	la, lb := identListen(t), identListen(t)
-	remotes := func(cfg *ClusterConfig) {
-		cfg.RemoteClusters = map[string]RemoteClusterConfig{
+	remotes := func(cfg *config.ClusterConfig) {
+		cfg.RemoteClusters = map[string]config.RemoteClusterConfig{
 			a: {Host: la.Addr().String(), Scheme: "http", Proxy: true},
 			b: {Host: lb.Addr().String(), Scheme: "http", Proxy: true},
 		}
@@ -203,7 +206,7 @@ func TestIdentitySaltedRoutes(t *testing.T) {
 }
 
 func TestIdentityFederation(t *testing.T) {
-	a, b := identPeers(t, "zzzza", "zzzzb", func(cfg *ClusterConfig) {
+	a, b := identPeers(t, "zzzza", "zzzzb", func(cfg *config.ClusterConfig) {
 		rc := cfg.RemoteClusters["zzzza"]
 		rc.ActivateUsers = true
 		cfg.RemoteClusters["zzzza"] = rc
@@ -221,7 +224,7 @@ func TestIdentityFederation(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, mirrored.IsActive)
 	assert.False(t, mirrored.IsAdmin)
-	hits := a.id.currentHits.Load()
+	hits := a.id.CurrentHits()
 	assert.Equal(t, int64(2), hits, "token and user asked once each")
 
 	// Cached: no more requests at A, whatever route at B.
@@ -229,7 +232,7 @@ func TestIdentityFederation(t *testing.T) {
 		r = do(t, http.MethodGet, b.url+p, tok, nil)
 		require.Equal(t, 200, r.status, p+": "+string(r.body))
 	}
-	assert.Equal(t, hits, a.id.currentHits.Load())
+	assert.Equal(t, hits, a.id.CurrentHits())
 	// B answers the token record without a secret.
 	r = do(t, http.MethodGet, b.url+"/arvados/v1/api_client_authorizations/current", tok, nil)
 	m = identJSON(t, r)
@@ -242,7 +245,7 @@ func TestIdentityFederation(t *testing.T) {
 	require.NoError(t, err)
 	r = do(t, http.MethodGet, b.url+"/arvados/v1/users/current", salted, nil)
 	require.Equal(t, 200, r.status, string(r.body))
-	assert.Equal(t, hits+2, a.id.currentHits.Load())
+	assert.Equal(t, hits+2, a.id.CurrentHits())
 
 	// Block writes at B with A's token (an active user).
 	data := []byte("federated block")
@@ -250,22 +253,22 @@ func TestIdentityFederation(t *testing.T) {
 	assert.Equal(t, 200, r.status, string(r.body))
 
 	// Cache expiry: B asks again after RemoteTokenRefresh.
-	b.clock.advance(DefaultRemoteTokenRefresh + time.Second)
+	b.clock.advance(config.DefaultRemoteTokenRefresh + time.Second)
 	r = do(t, http.MethodGet, b.url+"/arvados/v1/users/current", tok, nil)
 	require.Equal(t, 200, r.status, string(r.body))
-	assert.Equal(t, hits+4, a.id.currentHits.Load())
+	assert.Equal(t, hits+4, a.id.CurrentHits())
 
 	// Revocation at A: still cached at B until the refresh period ends,
 	// then refused, and the entry is gone.
 	require.NoError(t, a.st.RevokeToken(signing.ParseToken(tok).UUID))
 	r = do(t, http.MethodGet, b.url+"/arvados/v1/users/current", tok, nil)
 	assert.Equal(t, 200, r.status)
-	b.clock.advance(DefaultRemoteTokenRefresh + time.Second)
+	b.clock.advance(config.DefaultRemoteTokenRefresh + time.Second)
 	for range 2 {
 		r = do(t, http.MethodGet, b.url+"/arvados/v1/users/current", tok, nil)
 		assertJSONError(t, r, 401, "Not logged in")
 	}
-	assert.Equal(t, hits+6, a.id.currentHits.Load(), "a refused token is asked again, not cached")
+	assert.Equal(t, hits+6, a.id.CurrentHits(), "a refused token is asked again, not cached")
 	ok, err := b.id.ValidateToken(context.Background(), tok)
 	require.NoError(t, err)
 	assert.False(t, ok)
@@ -291,10 +294,10 @@ func TestIdentityFederation(t *testing.T) {
 	assert.Equal(t, false, m["is_admin"])
 
 	// A token of a cluster nobody knows: 401, nothing contacted.
-	before := a.id.currentHits.Load()
+	before := a.id.CurrentHits()
 	r = do(t, http.MethodGet, b.url+"/arvados/v1/users/current", "v2/zzzzq-gj3su-000000000000001/"+strings.Repeat("s", 50), nil)
 	assertJSONError(t, r, 401, "Not logged in")
-	assert.Equal(t, before, a.id.currentHits.Load())
+	assert.Equal(t, before, a.id.CurrentHits())
 }
 
 // identFakeHome is a remote cluster's API written for the tests: it records the
@@ -365,8 +368,8 @@ func TestIdentityRemoteFailures(t *testing.T) {
 	dead := identListen(t)
 	deadAddr := dead.Addr().String()
 	dead.Close()
-	b := identStart(t, "zzzzb", identListen(t), func(cfg *ClusterConfig) {
-		cfg.RemoteClusters = map[string]RemoteClusterConfig{
+	b := identStart(t, "zzzzb", identListen(t), func(cfg *config.ClusterConfig) {
+		cfg.RemoteClusters = map[string]config.RemoteClusterConfig{
 			"zzzzh": {Host: home.host(), Scheme: "http"},
 			"zzzzd": {Host: deadAddr, Scheme: "http"},
 		}
@@ -429,8 +432,8 @@ func TestIdentityRemoteFailures(t *testing.T) {
 func TestIdentityCoalescing(t *testing.T) {
 	home := newIdentFakeHome(t, "zzzzh-gj3su-000000000000001", "zzzzh-tpzed-000000000000001")
 	home.delay = 100 * time.Millisecond
-	b := identStart(t, "zzzzb", identListen(t), func(cfg *ClusterConfig) {
-		cfg.RemoteClusters = map[string]RemoteClusterConfig{"zzzzh": {Host: home.host(), Scheme: "http"}}
+	b := identStart(t, "zzzzb", identListen(t), func(cfg *config.ClusterConfig) {
+		cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"zzzzh": {Host: home.host(), Scheme: "http"}}
 	})
 	tok := "v2/zzzzh-gj3su-000000000000001/" + strings.Repeat("a", 50)
 	var wg sync.WaitGroup
@@ -448,8 +451,8 @@ func TestIdentityCoalescing(t *testing.T) {
 
 func TestIdentityLoginCluster(t *testing.T) {
 	home := newIdentFakeHome(t, "zzzzl-gj3su-000000000000001", "zzzzl-tpzed-000000000000001")
-	c := identStart(t, "zzzzc", identListen(t), func(cfg *ClusterConfig) {
-		cfg.RemoteClusters = map[string]RemoteClusterConfig{"zzzzl": {Host: home.host(), Scheme: "http", Proxy: true}}
+	c := identStart(t, "zzzzc", identListen(t), func(cfg *config.ClusterConfig) {
+		cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"zzzzl": {Host: home.host(), Scheme: "http", Proxy: true}}
 		cfg.Login.LoginCluster = "zzzzl"
 	})
 	tok := "v2/zzzzl-gj3su-000000000000001/" + strings.Repeat("a", 50)
@@ -481,7 +484,7 @@ func TestIdentityLoginCluster(t *testing.T) {
 		if tc.ok {
 			assert.NoError(t, err)
 		} else {
-			assert.Equal(t, 401, StatusOf(err))
+			assert.Equal(t, 401, request.StatusOf(err))
 			assert.Contains(t, err.Error(), "cannot use a locally issued token to forward a request to our login cluster")
 		}
 	}
@@ -489,7 +492,7 @@ func TestIdentityLoginCluster(t *testing.T) {
 
 // A real keepfed as the login cluster: its tokens work at C, activated.
 func TestIdentityLoginClusterPeers(t *testing.T) {
-	l, c := identPeers(t, "zzzzl", "zzzzc", func(cfg *ClusterConfig) {
+	l, c := identPeers(t, "zzzzl", "zzzzc", func(cfg *config.ClusterConfig) {
 		cfg.Login.LoginCluster = "zzzzl"
 	})
 	u, tok := l.newUserToken(t, "lena@example.com")
@@ -537,7 +540,7 @@ func TestIdentityUpgradeAndValidate(t *testing.T) {
 		assert.Equal(t, tc.ok, ok, tc.token)
 	}
 
-	// Block PUT through the server's TokenValidator.
+	// Block PUT through the server's blocks.TokenValidator.
 	data := []byte("local user block")
 	r := do(t, http.MethodPut, a.url+"/"+md5hex(data), v2, data)
 	assert.Equal(t, 200, r.status, string(r.body))
@@ -551,7 +554,7 @@ func TestIdentityUpstreamBackend(t *testing.T) {
 	cfg.KeepFed.Backend = "arvados"
 	cfg.KeepFed.Upstream = up.srv.URL
 	clock := &identClock{t: time.Now()}
-	id, err := NewIdentity(cfg, IdentityOptions{Now: clock.now})
+	id, err := identity.New(cfg, identity.Options{Now: clock.now})
 	require.NoError(t, err)
 	tok := "v2/zzzzu-gj3su-000000000000001/" + strings.Repeat("a", 50)
 	for range 3 {
@@ -561,7 +564,7 @@ func TestIdentityUpstreamBackend(t *testing.T) {
 	}
 	assert.Equal(t, int64(2), up.hits.Load(), "cached")
 	assert.Equal(t, "Bearer "+tok+" ", up.lastAuth(), "sent as is")
-	clock.advance(DefaultRemoteTokenRefresh + time.Second)
+	clock.advance(config.DefaultRemoteTokenRefresh + time.Second)
 	up.set(401)
 	ok, err := id.ValidateToken(context.Background(), tok)
 	require.NoError(t, err)
@@ -575,7 +578,7 @@ func TestIdentityUpstreamBackend(t *testing.T) {
 }
 
 // A v1 token of B's user reads a block of A through B: B upgrades it to
-// its v2 form and salts that for A (TokenUpgrader).
+// its v2 form and salts that for A (blocks.TokenUpgrader).
 func TestIdentityV1UpgradeOnFederatedRead(t *testing.T) {
 	a, b := identPeers(t, "zzzza", "zzzzb", nil)
 	_, v2 := b.newUserToken(t, "bob@example.com")
@@ -615,8 +618,8 @@ func (ic *identCluster) putBlockRoot(t testing.TB, data []byte) {
 // the per-request cost of federation after the first request.
 func BenchmarkIdentityCachedRemote(b *testing.B) {
 	home := newIdentFakeHome(b, "zzzzh-gj3su-000000000000001", "zzzzh-tpzed-000000000000001")
-	c := identStart(b, "zzzzb", identListen(b), func(cfg *ClusterConfig) {
-		cfg.RemoteClusters = map[string]RemoteClusterConfig{"zzzzh": {Host: home.host(), Scheme: "http"}}
+	c := identStart(b, "zzzzb", identListen(b), func(cfg *config.ClusterConfig) {
+		cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"zzzzh": {Host: home.host(), Scheme: "http"}}
 	})
 	tok := "v2/zzzzh-gj3su-000000000000001/" + strings.Repeat("a", 50)
 	_, err := c.id.Authenticate(tok, "")

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/keepfed/keepfed/keepfed/remotes"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,7 +16,7 @@ func TestKeepServicesAccessible(t *testing.T) {
 	for _, tok := range []string{"", "xxx"} {
 		r := do(t, http.MethodGet, tc.url+"/arvados/v1/keep_services/accessible", tok, nil)
 		require.Equal(t, 200, r.status)
-		var list KeepServiceList
+		var list remotes.KeepServiceList
 		require.NoError(t, json.Unmarshal(r.body, &list))
 		assert.Equal(t, "arvados#keepServiceList", list.Kind)
 		require.Len(t, list.Items, 1)
@@ -24,29 +25,7 @@ func TestKeepServicesAccessible(t *testing.T) {
 		assert.Equal(t, "127.0.0.1", it.Host)
 		assert.Equal(t, tc.url, it.BaseURL())
 		assert.False(t, it.SSL)
-		assert.Equal(t, KeepServiceUUID("zzzzz", "", cfg.KeepFed.ExternalURL), it.UUID)
+		assert.Equal(t, remotes.KeepServiceUUID("zzzzz", "", cfg.KeepFed.ExternalURL), it.UUID)
 		assert.Regexp(t, `^zzzzz-bi6l4-[0-9a-f]{15}$`, it.UUID)
-	}
-}
-
-func TestSelfKeepServicesPorts(t *testing.T) {
-	cases := []struct {
-		url  string
-		host string
-		port int
-		ssl  bool
-	}{
-		{"https://keep.example.org", "keep.example.org", 443, true},
-		{"http://keep.example.org", "keep.example.org", 80, false},
-		{"https://[::1]:8443/", "::1", 8443, true},
-	}
-	for _, c := range cases {
-		b, err := selfKeepServices("zzzzz", c.url, testNow)
-		require.NoError(t, err)
-		var list KeepServiceList
-		require.NoError(t, json.Unmarshal(b, &list))
-		assert.Equal(t, c.host, list.Items[0].Host)
-		assert.Equal(t, c.port, list.Items[0].Port)
-		assert.Equal(t, c.ssl, list.Items[0].SSL)
 	}
 }

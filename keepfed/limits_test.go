@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/blocks"
+	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,7 +25,7 @@ import (
 func TestRequestBodyLimits(t *testing.T) {
 	cfg := testConfig(t, "xhome")
 	cfg.API.MaxRequestSize = 256 << 10
-	cfg.RemoteClusters = map[string]RemoteClusterConfig{"xothr": {Host: "127.0.0.1:" + itoa(closedPort(t)), Scheme: "http", Proxy: true}}
+	cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"xothr": {Host: "127.0.0.1:" + itoa(closedPort(t)), Scheme: "http", Proxy: true}}
 	home := startFullCluster(t, cfg, nil)
 	token := home.issue(t, "u@example.com")
 	big := strings.Repeat("x", 300<<10)
@@ -56,7 +58,7 @@ func TestHeaderTooLarge(t *testing.T) {
 // off once API.RequestTimeout (the server's read timeout) has passed.
 func TestSlowloris(t *testing.T) {
 	cfg := testConfig(t, "xhome")
-	cfg.API.RequestTimeout = Duration(time.Second)
+	cfg.API.RequestTimeout = config.Duration(time.Second)
 	tc := startCluster(t, cfg, Options{})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(tc.url, "http://"))
 	require.NoError(t, err)
@@ -96,8 +98,8 @@ func TestPerRemoteLimit(t *testing.T) {
 	fr := newFaultRemote(t, hang)
 	defer fr.close()
 	cfg := faultConfig(t, fr.host)
-	cfg.API.RequestTimeout = Duration(2 * time.Second)
-	cfg.API.KeepServiceRequestTimeout = Duration(2 * time.Second)
+	cfg.API.RequestTimeout = config.Duration(2 * time.Second)
+	cfg.API.KeepServiceRequestTimeout = config.Duration(2 * time.Second)
 	cfg.KeepFed.MaxRequestsPerRemote = 2
 	home := startFullCluster(t, cfg, nil)
 	token := home.issue(t, "u@example.com")
@@ -141,7 +143,7 @@ func faultRemoteLocator(t testing.TB, token string) string {
 // body in memory (its heap stays far below the body size).
 func TestBigPutRefusedUnbuffered(t *testing.T) {
 	tc := startCluster(t, testConfig(t, "xhome"), Options{})
-	const n = MaxBlockSize + 1<<20
+	const n = blocks.MaxBlockSize + 1<<20
 	hash := md5hex([]byte("whatever"))
 	for _, chunked := range []bool{false, true} {
 		runtime.GC()
@@ -212,7 +214,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 // spurious 400, later 408, once a second under load in the soak test).
 func TestIdleNewConnection(t *testing.T) {
 	cfg := testConfig(t, "xhome")
-	cfg.API.RequestTimeout = Duration(300 * time.Millisecond)
+	cfg.API.RequestTimeout = config.Duration(300 * time.Millisecond)
 	tc := startCluster(t, cfg, Options{})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(tc.url, "http://"))
 	require.NoError(t, err)

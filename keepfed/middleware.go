@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"runtime/debug"
-	"sync"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/blocks"
+	"github.com/keepfed/keepfed/keepfed/metrics"
+	"github.com/keepfed/keepfed/keepfed/remotes"
+	"github.com/keepfed/keepfed/keepfed/request"
+	"github.com/keepfed/keepfed/records"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/valyala/fasthttp"
 )
@@ -35,7 +38,7 @@ func WithRequestID() Middleware {
 			id := ctx.Request.Header.Peek("X-Request-Id")
 			if !validRequestID(id) {
 				var buf [24]byte
-				id = AppendRequestID(buf[:0])
+				id = request.AppendID(buf[:0])
 				ctx.Request.Header.SetBytesV("X-Request-Id", id)
 				id = ctx.Request.Header.Peek("X-Request-Id")
 			}
@@ -57,22 +60,6 @@ func validRequestID(id []byte) bool {
 	return true
 }
 
-const base36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-// AppendRequestID appends a new request id, "req-" + 20 random base-36
-// characters, to dst.
-func AppendRequestID(dst []byte) []byte {
-	dst = append(dst, "req-"...)
-	for i := 0; i < 2; i++ {
-		r := rand.Uint64()
-		for j := 0; j < 10; j++ {
-			dst = append(dst, base36[r%36])
-			r /= 36
-		}
-	}
-	return dst
-}
-
 // WithRecover turns a panic in the handler into a 500 JSON error (and a log
 // line with the stack), keeping the request id header.
 func WithRecover(log *slog.Logger) Middleware {
@@ -84,7 +71,7 @@ func WithRecover(log *slog.Logger) Middleware {
 					log.Error("panic", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 					ctx.Response.Reset()
 					ctx.Response.Header.Set("X-Request-Id", id)
-					RenderError(ctx, WrapError(fasthttp.StatusInternalServerError, "internal server error", fmt.Errorf("panic: %v", p)))
+					request.RenderError(ctx, request.WrapError(fasthttp.StatusInternalServerError, "internal server error", fmt.Errorf("panic: %v", p)))
 				}
 			}()
 			next(ctx)
@@ -97,7 +84,7 @@ func WithRecover(log *slog.Logger) Middleware {
 // fingerprint, never a token) and counts the request in m. For streamed
 // block bodies the line is written when the headers are ready; the size is
 // the Content-Length.
-func WithAccessLog(log *slog.Logger, m *Metrics) Middleware {
+func WithAccessLog(log *slog.Logger, m *metrics.Metrics) Middleware {
 	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 		return func(ctx *fasthttp.RequestCtx) {
 			start := time.Now()
@@ -105,7 +92,7 @@ func WithAccessLog(log *slog.Logger, m *Metrics) Middleware {
 			d := time.Since(start)
 			status := ctx.Response.StatusCode()
 			route := routeOf(ctx)
-			m.countRequest(route, status, d)
+			m.CountRequest(route, status)
 			if !log.Enabled(context.Background(), slog.LevelInfo) {
 				return
 			}
@@ -122,12 +109,12 @@ func WithAccessLog(log *slog.Logger, m *Metrics) Middleware {
 				slog.Int("bytes", size),
 				slog.Float64("duration_s", d.Seconds()),
 				slog.String("remote_addr", ctx.RemoteIP().String()),
-				slog.String("route", routeNames[route]),
+				slog.String("route", route.String()),
 			)
-			if tok := RequestToken(ctx); tok != "" {
+			if tok := request.Token(ctx); tok != "" {
 				attrs = append(attrs, slog.String("token_fp", signing.Fingerprint(tok)))
 			}
-			if err := requestError(ctx); err != nil {
+			if err := request.Rendered(ctx); err != nil {
 				attrs = append(attrs, slog.String("error", err.Error()))
 			}
 			log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
@@ -139,7 +126,7 @@ func WithAccessLog(log *slog.Logger, m *Metrics) Middleware {
 // handled at once (API.MaxConcurrentRequests). The management endpoints
 // are not limited, so an overloaded server can still be observed. A
 // handler that streams its body after returning keeps its slot until the
-// stream ends (see holdSlot).
+// stream ends (see request.HoldSlot).
 func WithConcurrencyLimit(max int) Middleware {
 	sem := make(chan struct{}, max)
 	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
@@ -148,45 +135,15 @@ func WithConcurrencyLimit(max int) Middleware {
 				next(ctx)
 				return
 			}
-			select {
-			case sem <- struct{}{}:
-			default:
-				RenderError(ctx, NewError(fasthttp.StatusServiceUnavailable, "server is busy: too many concurrent requests"))
+			s := request.TakeSlot(ctx, sem)
+			if s == nil {
+				request.RenderError(ctx, request.NewError(fasthttp.StatusServiceUnavailable, "server is busy: too many concurrent requests"))
 				return
 			}
-			s := &slot{sem: sem}
-			ctx.SetUserValue(slotKey{}, s)
-			defer func() {
-				if !s.held {
-					s.release()
-				}
-			}()
+			defer s.Done()
 			next(ctx)
 		}
 	}
-}
-
-type slotKey struct{}
-
-// slot is one request's place under the concurrency limit.
-type slot struct {
-	sem  chan struct{}
-	once sync.Once
-	held bool
-}
-
-func (s *slot) release() { s.once.Do(func() { <-s.sem }) }
-
-// holdSlot keeps the request's concurrency slot after the handler returns
-// (for a streamed body) and returns the function that frees it; it returns
-// a no-op when the request is not limited.
-func holdSlot(ctx *fasthttp.RequestCtx) func() {
-	s, ok := ctx.UserValue(slotKey{}).(*slot)
-	if !ok {
-		return func() {}
-	}
-	s.held = true
-	return s.release
 }
 
 // WithBodyLimit refuses, with 413, a request body larger than max on
@@ -198,13 +155,13 @@ func holdSlot(ctx *fasthttp.RequestCtx) func() {
 func WithBodyLimit(max int) Middleware {
 	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 		return func(ctx *fasthttp.RequestCtx) {
-			if max <= 0 || isBlockPath(ctx.Path(), ctx.Method()) {
+			if max <= 0 || blocks.IsBlockPath(ctx.Path(), ctx.Method()) {
 				next(ctx)
 				return
 			}
 			tooLarge := func() {
-				RenderError(ctx, Errorf(fasthttp.StatusRequestEntityTooLarge, "request body larger than %d bytes", max))
-				discardBody(ctx)
+				request.RenderError(ctx, request.Errorf(fasthttp.StatusRequestEntityTooLarge, "request body larger than %d bytes", max))
+				request.DiscardBody(ctx)
 			}
 			if ctx.Request.Header.ContentLength() > max {
 				tooLarge()
@@ -213,7 +170,7 @@ func WithBodyLimit(max int) Middleware {
 			if bs := ctx.RequestBodyStream(); bs != nil {
 				b, err := io.ReadAll(io.LimitReader(bs, int64(max)+1))
 				if err != nil {
-					RenderError(ctx, WrapError(fasthttp.StatusBadRequest, "reading the request body failed", err))
+					request.RenderError(ctx, request.WrapError(fasthttp.StatusBadRequest, "reading the request body failed", err))
 					ctx.SetConnectionClose()
 					return
 				}
@@ -228,13 +185,13 @@ func WithBodyLimit(max int) Middleware {
 	}
 }
 
-// WithTokens extracts the request's API token (ExtractToken) for
-// RequestToken.
+// WithTokens extracts the request's API token (records.ExtractToken, the
+// rule the record proxy follows too) for request.Token.
 func WithTokens() Middleware {
 	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 		return func(ctx *fasthttp.RequestCtx) {
-			if t := ExtractToken(&ctx.Request); t != "" {
-				ctx.SetUserValue(tokenKey{}, t)
+			if t := records.ExtractToken(&ctx.Request); t != "" {
+				request.SetToken(ctx, t)
 			}
 			next(ctx)
 		}
@@ -244,4 +201,28 @@ func WithTokens() Middleware {
 func isManagementPath(p []byte) bool {
 	s := string(p)
 	return s == "/_health/ping" || s == "/metrics"
+}
+
+// routeOf is the request's route class for metrics and the access log.
+func routeOf(ctx *fasthttp.RequestCtx) metrics.Route {
+	p := ctx.Path()
+	switch string(p) {
+	case "/_health/ping":
+		return metrics.RouteHealth
+	case "/metrics":
+		return metrics.RouteMetrics
+	case remotes.KeepServicesPath:
+		return metrics.RouteKeepServices
+	}
+	if blocks.IsBlockPath(p, ctx.Method()) {
+		switch string(ctx.Method()) {
+		case fasthttp.MethodGet:
+			return metrics.RouteBlockGet
+		case fasthttp.MethodHead:
+			return metrics.RouteBlockHead
+		case fasthttp.MethodPut:
+			return metrics.RouteBlockPut
+		}
+	}
+	return metrics.RouteOther
 }

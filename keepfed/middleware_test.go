@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/records"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
@@ -110,21 +111,9 @@ func TestExtractToken(t *testing.T) {
 			var r fasthttp.Request
 			r.SetRequestURI("/x")
 			c.setup(&r)
-			assert.Equal(t, c.want, ExtractToken(&r))
+			assert.Equal(t, c.want, records.ExtractToken(&r))
 		})
 	}
-}
-
-func TestRenderError(t *testing.T) {
-	var ctx fasthttp.RequestCtx
-	RenderError(&ctx, Errorf(418, "short and %s", "stout"))
-	assert.Equal(t, 418, ctx.Response.StatusCode())
-	assert.Equal(t, `{"errors":["short and stout"]}`, strings.TrimSpace(string(ctx.Response.Body())))
-	var ctx2 fasthttp.RequestCtx
-	RenderError(&ctx2, assert.AnError)
-	assert.Equal(t, 500, ctx2.Response.StatusCode())
-	assert.NotContains(t, string(ctx2.Response.Body()), assert.AnError.Error())
-	require.Equal(t, 502, StatusOf(WrapError(502, "x", assert.AnError)))
 }
 
 func TestProtocolErrorIsJSON(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
 	"github.com/keepfed/keepfed/keepfed/store"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/stretchr/testify/assert"
@@ -399,7 +401,7 @@ func rapiAssertSignedFor(t testing.TB, ring *signing.KeyRing, manifest, token st
 }
 
 func TestRecordsAPIBlobSigningOff(t *testing.T) {
-	a := identStart(t, "zzzza", identListen(t), func(cfg *ClusterConfig) {
+	a := identStart(t, "zzzza", identListen(t), func(cfg *config.ClusterConfig) {
 		off := false
 		cfg.Collections.BlobSigning = &off
 	})
@@ -426,13 +428,13 @@ func TestRecordsAPITokenEndpoint(t *testing.T) {
 		{"bad body", testMgmtToken, `{`, 400, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := do(t, http.MethodPost, a.url+TokenManagementPath, tc.auth, []byte(tc.body), "Content-Type", rapiCTJSON)
+			r := do(t, http.MethodPost, a.url+identity.TokenManagementPath, tc.auth, []byte(tc.body), "Content-Type", rapiCTJSON)
 			if tc.status != 200 {
 				assertJSONError(t, r, tc.status, "")
 				return
 			}
 			require.Equal(t, 200, r.status, string(r.body))
-			var it IssuedToken
+			var it identity.IssuedToken
 			require.NoError(t, json.Unmarshal(r.body, &it))
 			r = do(t, http.MethodGet, a.url+"/arvados/v1/users/current", it.Token, nil)
 			require.Equal(t, 200, r.status, string(r.body))
@@ -446,10 +448,10 @@ func TestRecordsAPITokenEndpoint(t *testing.T) {
 func TestIdentityIssueToken(t *testing.T) {
 	// No server: the CLI path opens the store itself.
 	cfg := testConfig(t, "zzzza")
-	it, err := IssueToken(cfg, IssueTokenRequest{Email: "dora@example.com", TTL: time.Hour})
+	it, err := identity.IssueToken(cfg, identity.IssueTokenRequest{Email: "dora@example.com", TTL: time.Hour})
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(it.Token, "v2/zzzza-gj3su-"))
-	st, err := OpenEmbeddedStore(cfg)
+	st, err := identity.OpenEmbeddedStore(cfg)
 	require.NoError(t, err)
 	a, err := st.LookupToken(it.Token, "")
 	require.NoError(t, err)
@@ -457,11 +459,11 @@ func TestIdentityIssueToken(t *testing.T) {
 	require.NotNil(t, a.Token.ExpiresAt)
 	require.NoError(t, st.Close())
 
-	// A running server holds the store: IssueToken asks it.
+	// A running server holds the store: identity.IssueToken asks it.
 	ln := identListen(t)
-	ic := identStart(t, "zzzza", ln, func(c *ClusterConfig) { c.KeepFed.DataDir = cfg.KeepFed.DataDir })
+	ic := identStart(t, "zzzza", ln, func(c *config.ClusterConfig) { c.KeepFed.DataDir = cfg.KeepFed.DataDir })
 	cfg.KeepFed.Listen = ic.cfg.KeepFed.Listen
-	it2, err := IssueToken(cfg, IssueTokenRequest{Email: "dora@example.com"})
+	it2, err := identity.IssueToken(cfg, identity.IssueTokenRequest{Email: "dora@example.com"})
 	require.NoError(t, err)
 	assert.Equal(t, it.UserUUID, it2.UserUUID)
 	r := do(t, http.MethodGet, ic.url+"/arvados/v1/users/current", it2.Token, nil)
@@ -469,6 +471,6 @@ func TestIdentityIssueToken(t *testing.T) {
 
 	// Without credentials to ask it: a clear error.
 	cfg.ManagementToken, cfg.SystemRootToken = "", ""
-	_, err = IssueToken(cfg, IssueTokenRequest{})
+	_, err = identity.IssueToken(cfg, identity.IssueTokenRequest{})
 	assert.ErrorContains(t, err, "in use by a running server")
 }

@@ -5,26 +5,25 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/remotes"
 	"github.com/keepfed/keepfed/records"
 )
 
 // remotesResolver lets the record proxy reach the clusters the Remotes
 // registry may contact, and no others.
 type remotesResolver struct {
-	r    *Remotes
-	conf map[string]RemoteClusterConfig
+	r    *remotes.Registry
+	conf map[string]config.RemoteClusterConfig
 }
 
 // Resolve implements records.Resolver.
 func (a remotesResolver) Resolve(id string) (records.Target, bool) {
-	if id == a.r.local {
-		return records.Target{}, false
-	}
-	scheme, host, insecure, _, ok := a.r.resolve(id)
+	base, insecure, ok := a.r.Endpoint(id)
 	if !ok {
 		return records.Target{}, false
 	}
-	return records.Target{ID: id, BaseURL: scheme + "://" + host, Insecure: insecure}, true
+	return records.Target{ID: id, BaseURL: base, Insecure: insecure}, true
 }
 
 // ClusterIDs implements records.Lister: the configured remotes with
@@ -32,7 +31,7 @@ func (a remotesResolver) Resolve(id string) (records.Target, bool) {
 func (a remotesResolver) ClusterIDs() []string {
 	var ids []string
 	for id, rc := range a.conf {
-		if id != "*" && id != a.r.local && rc.Proxy {
+		if id != "*" && id != a.r.Local() && rc.Proxy {
 			ids = append(ids, id)
 		}
 	}
@@ -64,7 +63,7 @@ func (s *Server) newRecordProxy() (*records.Proxy, error) {
 	}
 	if cfg.KeepFed.Backend == "arvados" {
 		rc.Upstream = &records.Target{ID: cfg.ClusterID, BaseURL: strings.TrimRight(cfg.KeepFed.Upstream, "/")}
-		rc.LocalPaths = []string{keepServicesPath}
+		rc.LocalPaths = []string{remotes.KeepServicesPath}
 	}
 	return records.New(rc)
 }

@@ -3,7 +3,8 @@ package keepfed
 import (
 	"strings"
 
-	"github.com/keepfed/keepfed/signing"
+	"github.com/keepfed/keepfed/keepfed/blocks"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/valyala/fasthttp"
 )
 
@@ -20,27 +21,27 @@ import (
 // preflight). Anything else is 404. A Router is configured before the
 // server starts and is read-only afterwards.
 type Router struct {
-	exact    map[string]map[string]Handler
+	exact    map[string]map[string]request.Handler
 	prefixes []prefixRoute
-	blocks   Handler
+	blocks   request.Handler
 }
 
 type prefixRoute struct {
 	prefix string
-	h      Handler
+	h      request.Handler
 }
 
 // NewRouter returns an empty router.
 func NewRouter() *Router {
-	return &Router{exact: map[string]map[string]Handler{}}
+	return &Router{exact: map[string]map[string]request.Handler{}}
 }
 
 // Handle routes method (GET, HEAD, PUT, ...) on exactly path to h. GET
 // routes also answer HEAD unless HEAD is routed separately.
-func (r *Router) Handle(method, path string, h Handler) {
+func (r *Router) Handle(method, path string, h request.Handler) {
 	m := r.exact[path]
 	if m == nil {
-		m = map[string]Handler{}
+		m = map[string]request.Handler{}
 		r.exact[path] = m
 	}
 	m[method] = h
@@ -48,7 +49,7 @@ func (r *Router) Handle(method, path string, h Handler) {
 
 // HandlePrefix routes every method on paths starting with prefix to h; the
 // handler checks the method itself. The longest matching prefix wins.
-func (r *Router) HandlePrefix(prefix string, h Handler) {
+func (r *Router) HandlePrefix(prefix string, h request.Handler) {
 	r.prefixes = append(r.prefixes, prefixRoute{prefix, h})
 	for i := len(r.prefixes) - 1; i > 0 && len(r.prefixes[i].prefix) > len(r.prefixes[i-1].prefix); i-- {
 		r.prefixes[i], r.prefixes[i-1] = r.prefixes[i-1], r.prefixes[i]
@@ -56,17 +57,17 @@ func (r *Router) HandlePrefix(prefix string, h Handler) {
 }
 
 // HandleBlocks routes Keep block paths to h.
-func (r *Router) HandleBlocks(h Handler) { r.blocks = h }
+func (r *Router) HandleBlocks(h request.Handler) { r.blocks = h }
 
 // ServeFastHTTP is the router as a fasthttp.RequestHandler.
 func (r *Router) ServeFastHTTP(ctx *fasthttp.RequestCtx) {
 	if err := r.dispatch(ctx); err != nil {
-		RenderError(ctx, err)
+		request.RenderError(ctx, err)
 	}
 }
 
-var errNotFound = NewError(fasthttp.StatusNotFound, "not found")
-var errMethod = NewError(fasthttp.StatusMethodNotAllowed, "method not allowed")
+var errNotFound = request.NewError(fasthttp.StatusNotFound, "not found")
+var errMethod = request.NewError(fasthttp.StatusMethodNotAllowed, "method not allowed")
 
 func (r *Router) dispatch(ctx *fasthttp.RequestCtx) error {
 	path := ctx.Path()
@@ -89,45 +90,12 @@ func (r *Router) dispatch(ctx *fasthttp.RequestCtx) error {
 			return p.h(ctx)
 		}
 	}
-	if r.blocks != nil && isBlockPath(path, method) {
+	if r.blocks != nil && blocks.IsBlockPath(path, method) {
 		return r.blocks(ctx)
 	}
 	if string(method) == fasthttp.MethodOptions {
-		setKeepCORS(&ctx.Response.Header)
+		blocks.SetCORS(&ctx.Response.Header)
 		return nil
 	}
 	return errNotFound
-}
-
-// isBlockPath reports whether path is a Keep block route: "/" then
-// something keepstore's route accepts, or "//" then one for GET and HEAD.
-func isBlockPath(path, method []byte) bool {
-	if len(path) < 1+signing.HashLen || path[0] != '/' {
-		return false
-	}
-	if path[1] == '/' {
-		m := string(method)
-		if m != fasthttp.MethodGet && m != fasthttp.MethodHead {
-			return false
-		}
-		path = path[1:]
-	}
-	return len(path) >= 1+signing.HashLen && isLowerHexBytes(path[1:1+signing.HashLen])
-}
-
-// blockLocator returns the locator text of a block path.
-func blockLocator(path []byte) []byte {
-	if len(path) > 1 && path[1] == '/' {
-		return path[2:]
-	}
-	return path[1:]
-}
-
-func isLowerHexBytes(b []byte) bool {
-	for _, c := range b {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

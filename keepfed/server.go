@@ -1,3 +1,9 @@
+// Package keepfed is the keepfed server: configuration loading aside
+// (keepfed/config), it holds the router, the middleware chain, health and
+// metrics endpoints, and the assembly (New, NewCluster) that wires the
+// block path (keepfed/blocks), remote clusters (keepfed/remotes), the
+// identity layer (keepfed/identity), the embedded API (keepfed/api) and
+// the record proxy (records) into one fasthttp server.
 package keepfed
 
 import (
@@ -11,6 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/blocks"
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/metrics"
+	"github.com/keepfed/keepfed/keepfed/remotes"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/keepfed/keepfed/records"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/valyala/fasthttp"
@@ -21,11 +32,11 @@ type Options struct {
 	// Logger receives the access log and errors (default: slog.Default()).
 	Logger *slog.Logger
 	// TokenValidator, when set, lets tokens other than the SystemRootToken
-	// write blocks (see TokenValidator).
-	TokenValidator TokenValidator
+	// write blocks (see blocks.TokenValidator).
+	TokenValidator blocks.TokenValidator
 	// TokenUpgrader, when set, upgrades v1 tokens before salting them for
-	// a remote cluster (see TokenUpgrader).
-	TokenUpgrader TokenUpgrader
+	// a remote cluster (see blocks.TokenUpgrader).
+	TokenUpgrader blocks.TokenUpgrader
 	// Now is the clock (default time.Now), for tests.
 	Now func() time.Time
 	// CheckForward, when set, may refuse to let the record proxy send a
@@ -36,16 +47,17 @@ type Options struct {
 // Server is one keepfed: a fasthttp server, its router and middleware,
 // the remote cluster registry and the embedded block volume.
 type Server struct {
-	cfg       *ClusterConfig
+	cfg       *config.ClusterConfig
 	log       *slog.Logger
 	ring      *signing.KeyRing
 	router    *Router
-	metrics   *Metrics
-	remotes   *Remotes
-	volume    *Volume
-	backend   Backend
-	validator TokenValidator
-	upgrader  TokenUpgrader
+	metrics   *metrics.Metrics
+	remotes   *remotes.Registry
+	volume    *blocks.Volume
+	backend   blocks.Backend
+	blocks    *blocks.Handler
+	validator blocks.TokenValidator
+	upgrader  blocks.TokenUpgrader
 	now       func() time.Time
 	checkFwd  func(token, cluster string) error
 
@@ -70,7 +82,7 @@ func (s *Server) onShutdown(fn func() error) {
 // backend it creates the volume's directory; with the arvados backend it
 // serves the cluster's own blocks from the keepstores Upstream lists. It
 // does not listen yet.
-func New(cfg *ClusterConfig, opts Options) (*Server, error) {
+func New(cfg *config.ClusterConfig, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -79,7 +91,7 @@ func New(cfg *ClusterConfig, opts Options) (*Server, error) {
 		log:       opts.Logger,
 		ring:      cfg.KeyRing(),
 		router:    NewRouter(),
-		metrics:   NewMetrics(),
+		metrics:   metrics.NewMetrics(),
 		validator: opts.TokenValidator,
 		upgrader:  opts.TokenUpgrader,
 		now:       opts.Now,
@@ -94,19 +106,19 @@ func New(cfg *ClusterConfig, opts Options) (*Server, error) {
 	var err error
 	switch cfg.KeepFed.Backend {
 	case "arvados":
-		if s.backend, err = newArvadosBackend(cfg, s.metrics); err != nil {
+		if s.backend, err = blocks.NewArvadosBackend(cfg, s.metrics); err != nil {
 			return nil, err
 		}
 	default:
-		if s.volume, err = NewVolume(cfg.KeepFed.DataDir); err != nil {
+		if s.volume, err = blocks.NewVolume(cfg.KeepFed.DataDir); err != nil {
 			return nil, fmt.Errorf("Clusters.%s.KeepFed.DataDir: %w", cfg.ClusterID, err)
 		}
-		s.backend = embeddedBackend{s.volume}
+		s.backend = blocks.EmbeddedBackend{V: s.volume}
 	}
-	if s.keepServicesBody, err = selfKeepServices(cfg.ClusterID, cfg.KeepFed.ExternalURL, s.now()); err != nil {
+	if s.keepServicesBody, err = remotes.SelfKeepServices(cfg.ClusterID, cfg.KeepFed.ExternalURL, s.now()); err != nil {
 		return nil, err
 	}
-	s.remotes = NewRemotes(RemotesConfig{
+	s.remotes = remotes.New(remotes.Config{
 		Local:        cfg.ClusterID,
 		Clusters:     cfg.RemoteClusters,
 		DNSSuffix:    cfg.KeepFed.RemoteDNSSuffix,
@@ -120,6 +132,11 @@ func New(cfg *ClusterConfig, opts Options) (*Server, error) {
 	if s.proxy, err = s.newRecordProxy(); err != nil {
 		return nil, err
 	}
+	s.blocks = blocks.NewHandler(blocks.Options{
+		Config: cfg, KeyRing: s.ring, Backend: s.backend, Remotes: s.remotes,
+		Metrics: s.metrics, Logger: s.log, Now: s.now,
+		Validator: s.validator, Upgrader: s.upgrader,
+	})
 	s.routes()
 	s.srv = &fasthttp.Server{
 		Handler:               s.Handler(),
@@ -143,8 +160,8 @@ func (s *Server) routes() {
 	r := s.router
 	r.Handle(fasthttp.MethodGet, "/_health/ping", s.managementAuth(s.handlePing))
 	r.Handle(fasthttp.MethodGet, "/metrics", s.managementAuth(s.handleMetrics))
-	r.Handle(fasthttp.MethodGet, keepServicesPath, s.handleKeepServices)
-	r.HandleBlocks(s.handleBlock)
+	r.Handle(fasthttp.MethodGet, remotes.KeepServicesPath, s.handleKeepServices)
+	r.HandleBlocks(s.blocks.Serve)
 }
 
 // Router returns the router, so that other layers (the record proxy) can
@@ -153,18 +170,18 @@ func (s *Server) routes() {
 func (s *Server) Router() *Router { return s.router }
 
 // Metrics returns the server's metrics.
-func (s *Server) Metrics() *Metrics { return s.metrics }
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // Remotes returns the remote cluster registry.
-func (s *Server) Remotes() *Remotes { return s.remotes }
+func (s *Server) Remotes() *remotes.Registry { return s.remotes }
 
 // Volume returns the embedded block volume (nil with the arvados backend).
-func (s *Server) Volume() *Volume { return s.volume }
+func (s *Server) Volume() *blocks.Volume { return s.volume }
 
 // KeyRing returns the signing key ring.
 func (s *Server) KeyRing() *signing.KeyRing { return s.ring }
 
-// Handler returns the router wrapped in the middleware, outermost first:
+// request.Handler returns the router wrapped in the middleware, outermost first:
 // request id → panic recovery → access log and metrics → concurrency limit
 // → request body limit (not on block paths) → JSON compression → federated
 // record proxy (records for other clusters leave here, authorised by their
@@ -180,6 +197,14 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 		s.proxy.Middleware,
 		WithTokens(),
 	)
+}
+
+// handleKeepServices answers GET /arvados/v1/keep_services/accessible. It
+// needs no token: keepstores call it with a dummy one.
+func (s *Server) handleKeepServices(ctx *fasthttp.RequestCtx) error {
+	ctx.SetContentType("application/json")
+	ctx.SetBody(s.keepServicesBody)
+	return nil
 }
 
 // RecordProxy returns the federated record proxy.
@@ -267,7 +292,7 @@ func (s *Server) protocolError(ctx *fasthttp.RequestCtx, err error) {
 		}
 		status = fasthttp.StatusRequestTimeout
 	}
-	RenderError(ctx, WrapError(status, "cannot parse the request", err))
+	request.RenderError(ctx, request.WrapError(status, "cannot parse the request", err))
 }
 
 // markListener marks each connection once it has sent a byte (see

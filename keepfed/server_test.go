@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -28,7 +29,7 @@ const (
 type testCluster struct {
 	t    testing.TB
 	srv  *Server
-	cfg  *ClusterConfig
+	cfg  *config.ClusterConfig
 	url  string
 	logs *syncBuffer
 	done chan error
@@ -53,7 +54,7 @@ func (s *syncBuffer) String() string {
 }
 
 // testConfig returns a parsed config for cluster id with a fresh DataDir.
-func testConfig(t testing.TB, id string) *ClusterConfig {
+func testConfig(t testing.TB, id string) *config.ClusterConfig {
 	t.Helper()
 	yml := `
 Clusters:
@@ -69,14 +70,14 @@ Clusters:
       Listen: 127.0.0.1:0
       DataDir: ` + t.TempDir() + `
 `
-	cfg, warnings, err := ParseConfig([]byte(yml), id)
+	cfg, warnings, err := config.ParseConfig([]byte(yml), id)
 	require.NoError(t, err)
 	require.Empty(t, warnings)
 	return cfg
 }
 
 // startCluster starts a keepfed for cfg (after mutate) on a loopback port.
-func startCluster(t testing.TB, cfg *ClusterConfig, opts Options) *testCluster {
+func startCluster(t testing.TB, cfg *config.ClusterConfig, opts Options) *testCluster {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

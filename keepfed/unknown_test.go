@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -43,9 +44,7 @@ func newCountingListener(t *testing.T) *countingListener {
 // it before any connection; the record proxy and the identity layer go
 // through Remotes.resolve, which refuses the same ids).
 func liveRemotes(s *Server) int {
-	s.remotes.mu.Lock()
-	defer s.remotes.mu.Unlock()
-	return len(s.remotes.live)
+	return s.remotes.Live()
 }
 
 // TestNeverContactUnknown: +R hints, uuids, cluster_id values and tokens
@@ -61,15 +60,15 @@ func TestNeverContactUnknown(t *testing.T) {
 	for _, mode := range []string{"static", "dns"} {
 		t.Run(mode, func(t *testing.T) {
 			cfg := testConfig(t, "xhome")
-			cfg.API.KeepServiceRequestTimeout = Duration(time.Second)
-			cfg.API.RequestTimeout = Duration(time.Second)
-			cfg.RemoteClusters = map[string]RemoteClusterConfig{
+			cfg.API.KeepServiceRequestTimeout = config.Duration(time.Second)
+			cfg.API.RequestTimeout = config.Duration(time.Second)
+			cfg.RemoteClusters = map[string]config.RemoteClusterConfig{
 				"xknwn": {Host: guard.ln.Addr().String(), Scheme: "http", Proxy: true},
 			}
 			if mode == "dns" {
 				// RFC 6761: .invalid never resolves; no request below may
 				// even get as far as a lookup
-				cfg.RemoteClusters["*"] = RemoteClusterConfig{Proxy: true, Scheme: "http"}
+				cfg.RemoteClusters["*"] = config.RemoteClusterConfig{Proxy: true, Scheme: "http"}
 				cfg.KeepFed.RemoteDNSSuffix = "keepfed.invalid"
 			}
 			home := startFullCluster(t, cfg, nil)

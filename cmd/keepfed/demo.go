@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/keepfed/keepfed/keepfed"
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
 	"github.com/keepfed/keepfed/signing"
 )
 
@@ -110,7 +112,7 @@ type demoCluster struct {
 	id      string
 	dir     string // <root>/<id>: config.yml, keepfed.log, data/
 	config  string
-	cfg     *keepfed.ClusterConfig
+	cfg     *config.ClusterConfig
 	srv     *keepfed.Server
 	url     string
 	logFile *os.File
@@ -285,7 +287,7 @@ func (d *demo) start() error {
 		lh.Close()
 		return err
 	}
-	peers := map[string]keepfed.RemoteClusterConfig{
+	peers := map[string]config.RemoteClusterConfig{
 		demoHomeID:   {Host: lh.Addr().String(), Scheme: "http", Proxy: true, ActivateUsers: true},
 		demoRemoteID: {Host: lr.Addr().String(), Scheme: "http", Proxy: true, ActivateUsers: true},
 	}
@@ -320,7 +322,7 @@ func demoListen(id, addr string) (net.Listener, error) {
 }
 
 // demoConfig is a cluster's config file, as an operator would write it.
-func demoConfig(id, listen, dataDir string, peers map[string]keepfed.RemoteClusterConfig) string {
+func demoConfig(id, listen, dataDir string, peers map[string]config.RemoteClusterConfig) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# keepfed demo cluster %s, written by \"keepfed demo\". Throwaway secrets.\n", id)
 	fmt.Fprintf(&b, "Clusters:\n  %s:\n", id)
@@ -346,7 +348,7 @@ func demoSecret() string {
 
 // startCluster writes id's config file under the demo directory, loads it
 // back as "keepfed serve" would and serves it on ln.
-func (d *demo) startCluster(id string, ln net.Listener, peers map[string]keepfed.RemoteClusterConfig) (*demoCluster, error) {
+func (d *demo) startCluster(id string, ln net.Listener, peers map[string]config.RemoteClusterConfig) (*demoCluster, error) {
 	c := &demoCluster{id: id, dir: filepath.Join(d.root, id)}
 	c.config = filepath.Join(c.dir, "config.yml")
 	if err := os.MkdirAll(filepath.Join(c.dir, "data"), 0o750); err != nil {
@@ -357,7 +359,7 @@ func (d *demo) startCluster(id string, ln net.Listener, peers map[string]keepfed
 		ln.Close()
 		return nil, fmt.Errorf("%s: writing the config file: %w", id, err)
 	}
-	cfg, _, err := keepfed.LoadConfig(c.config, id)
+	cfg, _, err := config.LoadConfig(c.config, id)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("%s: %w", id, err)
@@ -489,12 +491,12 @@ func demoShort(s string) string {
 }
 
 func (d *demo) createToken() error {
-	req, _ := json.Marshal(keepfed.IssueTokenRequest{Email: demoEmail, TTL: 24 * time.Hour})
-	_, body, err := d.expect(http.StatusOK, "POST", d.home.url+keepfed.TokenManagementPath, d.home.cfg.ManagementToken, req, "Content-Type", "application/json")
+	req, _ := json.Marshal(identity.IssueTokenRequest{Email: demoEmail, TTL: 24 * time.Hour})
+	_, body, err := d.expect(http.StatusOK, "POST", d.home.url+identity.TokenManagementPath, d.home.cfg.ManagementToken, req, "Content-Type", "application/json")
 	if err != nil {
 		return err
 	}
-	var it keepfed.IssuedToken
+	var it identity.IssuedToken
 	if err := json.Unmarshal(body, &it); err != nil {
 		return fmt.Errorf("decoding the issued token: %w", err)
 	}
@@ -505,7 +507,7 @@ func (d *demo) createToken() error {
 	if d.salted, err = signing.SaltToken(d.token, demoRemoteID); err != nil {
 		return fmt.Errorf("salting the token for %s: %w", demoRemoteID, err)
 	}
-	fmt.Fprintf(d.out, "    POST %s%s (ManagementToken) -> user %s (%s)\n", d.home.url, keepfed.TokenManagementPath, it.UserUUID, demoEmail)
+	fmt.Fprintf(d.out, "    POST %s%s (ManagementToken) -> user %s (%s)\n", d.home.url, identity.TokenManagementPath, it.UserUUID, demoEmail)
 	fmt.Fprintf(d.out, "    token %s (throwaway, expires in 24h)\n", d.token)
 	return nil
 }

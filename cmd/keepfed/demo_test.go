@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keepfed/keepfed/keepfed"
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -65,11 +66,11 @@ func TestDemoExit(t *testing.T) {
 			assert.NotContains(t, out, "Press Ctrl-C")
 			if tc.wantKept {
 				for _, id := range []string{"xhome", "xrmte"} {
-					cfg, warnings, err := keepfed.LoadConfig(filepath.Join(dir, id, "config.yml"), id)
+					cfg, warnings, err := config.LoadConfig(filepath.Join(dir, id, "config.yml"), id)
 					require.NoError(t, err)
 					assert.Empty(t, warnings)
 					assert.Equal(t, filepath.Join(dir, id, "data"), cfg.KeepFed.DataDir)
-					assert.FileExists(t, filepath.Join(dir, id, "data", keepfed.EmbeddedStoreFile))
+					assert.FileExists(t, filepath.Join(dir, id, "data", identity.EmbeddedStoreFile))
 					assert.Len(t, cfg.RemoteClusters, 2)
 				}
 				return

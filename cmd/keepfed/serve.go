@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/keepfed/keepfed/keepfed"
+	"github.com/keepfed/keepfed/keepfed/config"
 )
 
 func init() {
@@ -30,25 +31,25 @@ var serveReady func(addr string)
 
 func runServe(args []string, sio stdio) int {
 	fs := newFlagSet("serve", sio.err)
-	config := fs.String("config", "", "Arvados cluster config file (required)")
+	configPath := fs.String("config", "", "Arvados cluster config file (required)")
 	cluster := fs.String("cluster", "", "cluster id in -config (optional when the file has one cluster)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *config == "" || fs.NArg() > 0 {
+	if *configPath == "" || fs.NArg() > 0 {
 		fmt.Fprintln(sio.err, "keepfed serve: usage: keepfed serve -config FILE [-cluster ID]")
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(sio.err, nil))
-	if err := serve(*config, *cluster, log); err != nil {
+	if err := serve(*configPath, *cluster, log); err != nil {
 		fmt.Fprintf(sio.err, "keepfed serve: %s\n", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(config, cluster string, log *slog.Logger) error {
-	cfg, warnings, err := keepfed.LoadConfig(config, cluster)
+func serve(configPath, cluster string, log *slog.Logger) error {
+	cfg, warnings, err := config.LoadConfig(configPath, cluster)
 	for _, w := range warnings {
 		log.Warn("unknown config key ignored", "key", w)
 	}

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keepfed/keepfed/keepfed"
+	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/signing"
 )
 
@@ -81,7 +81,7 @@ func (f *signingFlags) keyRing() (*signing.KeyRing, error) {
 		if len(f.keyFiles) > 0 {
 			return nil, usageError{errors.New("give -config or -key-file, not both")}
 		}
-		cc, _, err := keepfed.ReadConfig(f.config, f.cluster)
+		cc, _, err := config.ReadConfig(f.config, f.cluster)
 		if err != nil {
 			return nil, err
 		}
@@ -90,7 +90,7 @@ func (f *signingFlags) keyRing() (*signing.KeyRing, error) {
 			if err != nil {
 				return nil, usageError{fmt.Errorf("-ttl: %w", err)}
 			}
-			cc.Collections.BlobSigningTTL = keepfed.Duration(d)
+			cc.Collections.BlobSigningTTL = config.Duration(d)
 		}
 		return cc.KeyRing(), nil
 	}

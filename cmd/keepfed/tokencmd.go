@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/keepfed/keepfed/keepfed"
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
 )
 
 func init() {
@@ -26,7 +27,7 @@ func runToken(args []string, sio stdio) int {
 		return 2
 	}
 	fs := newFlagSet("token create", sio.err)
-	config := fs.String("config", "", "Arvados cluster config file (required)")
+	configPath := fs.String("config", "", "Arvados cluster config file (required)")
 	cluster := fs.String("cluster", "", "cluster id in -config (optional when the file has one cluster)")
 	user := fs.String("user", "", "email of the token's user, created if no local user has it (default: the system user, root)")
 	admin := fs.Bool("admin", false, "make the user an admin")
@@ -34,13 +35,13 @@ func runToken(args []string, sio stdio) int {
 	if code, ok := parseFlags(fs, args[1:]); !ok {
 		return code
 	}
-	if *config == "" || fs.NArg() > 0 {
+	if *configPath == "" || fs.NArg() > 0 {
 		return fail(sio, "token create", usageError{errors.New("usage: keepfed token create -config FILE [-cluster ID] [-user EMAIL] [-admin] [-ttl D]")})
 	}
 	if *ttl < 0 {
 		return fail(sio, "token create", usageError{errors.New("-ttl must not be negative")})
 	}
-	cfg, warnings, err := keepfed.ReadConfig(*config, *cluster)
+	cfg, warnings, err := config.ReadConfig(*configPath, *cluster)
 	for _, w := range warnings {
 		fmt.Fprintf(sio.err, "keepfed token create: warning: unknown config key %s ignored\n", w)
 	}
@@ -50,7 +51,7 @@ func runToken(args []string, sio stdio) int {
 	if cfg.KeepFed.Backend != "embedded" {
 		return fail(sio, "token create", fmt.Errorf("Clusters.%s.KeepFed.Backend is %q: tokens are issued by the embedded backend only (with the arvados backend, use the Arvados tools)", cfg.ClusterID, cfg.KeepFed.Backend))
 	}
-	it, err := keepfed.IssueToken(cfg, keepfed.IssueTokenRequest{Email: *user, Admin: *admin, TTL: *ttl})
+	it, err := identity.IssueToken(cfg, identity.IssueTokenRequest{Email: *user, Admin: *admin, TTL: *ttl})
 	if err != nil {
 		return fail(sio, "token create", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/keepfed/keepfed/keepfed"
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
 	"github.com/keepfed/keepfed/keepfed/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -41,7 +43,7 @@ Clusters:
 // token's user.
 func lookupTokens(t *testing.T, dataDir string, tokens ...string) []store.User {
 	t.Helper()
-	st, err := store.Open(filepath.Join(dataDir, keepfed.EmbeddedStoreFile), "zzzzt")
+	st, err := store.Open(filepath.Join(dataDir, identity.EmbeddedStoreFile), "zzzzt")
 	require.NoError(t, err)
 	defer st.Close()
 	var out []store.User
@@ -106,13 +108,13 @@ func TestTokenCreateWithRunningServer(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	path := tokenTestConfig(t, dataDir, ln.Addr().String())
-	cfg, _, err := keepfed.LoadConfig(path, "")
+	cfg, _, err := config.LoadConfig(path, "")
 	require.NoError(t, err)
-	st, err := keepfed.OpenEmbeddedStore(cfg)
+	st, err := identity.OpenEmbeddedStore(cfg)
 	require.NoError(t, err)
 	defer st.Close()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	id, err := keepfed.NewIdentity(cfg, keepfed.IdentityOptions{Store: st, Logger: log})
+	id, err := identity.New(cfg, identity.Options{Store: st, Logger: log})
 	require.NoError(t, err)
 	srv, err := keepfed.New(cfg, keepfed.Options{Logger: log, TokenValidator: id, TokenUpgrader: id})
 	require.NoError(t, err)

@@ -1,4 +1,8 @@
-package keepfed
+// Package remotes is keepfed's view of other clusters: which cluster ids
+// may be contacted and where (RemoteClusters, or DNS mode), each one's live
+// state (HTTP client, discovered keep services, request slots), keep
+// service probe order, and asking a cluster's keep services for a block.
+package remotes
 
 import (
 	"crypto/tls"
@@ -11,24 +15,27 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/metrics"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/valyala/fasthttp"
 )
 
-// Remotes is the registry of remote clusters: their configuration
+// Registry is the registry of remote clusters: their configuration
 // (RemoteClusters, or the "*" entry with RemoteDNSSuffix) and, apart from
 // it, their live state (a client, the discovered keep services), created on
 // first use and keyed by cluster id.
-type Remotes struct {
+type Registry struct {
 	local     string
-	conf      map[string]RemoteClusterConfig
-	star      RemoteClusterConfig
+	conf      map[string]config.RemoteClusterConfig
+	star      config.RemoteClusterConfig
 	dnsSuffix string
 	ttl       time.Duration
 	idle      time.Duration
 	reqTO     time.Duration
 	maxReqs   int
-	metrics   *Metrics
+	metrics   *metrics.Metrics
 
 	mu   sync.Mutex
 	live map[string]*Remote
@@ -40,12 +47,12 @@ const defaultIdleTimeout = 15 * time.Second
 // maxDNSRemotes bounds the live state kept for clusters found by DNS.
 const maxDNSRemotes = 256
 
-// RemotesConfig is what NewRemotes needs.
-type RemotesConfig struct {
+// Config is what New needs.
+type Config struct {
 	// Local is this cluster's id.
 	Local string
 	// Clusters is RemoteClusters (the "*" entry included).
-	Clusters map[string]RemoteClusterConfig
+	Clusters map[string]config.RemoteClusterConfig
 	// DNSSuffix is KeepFed.RemoteDNSSuffix.
 	DNSSuffix string
 	// DiscoveryTTL is how long discovered keep services are trusted.
@@ -61,14 +68,14 @@ type RemotesConfig struct {
 	// remote cluster (KeepFed.MaxRequestsPerRemote).
 	MaxRequests int
 	// Metrics receives per-cluster counters (may be nil).
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 }
 
-// NewRemotes returns a registry.
-func NewRemotes(c RemotesConfig) *Remotes {
-	r := &Remotes{
+// New returns a registry.
+func New(c Config) *Registry {
+	r := &Registry{
 		local:     c.Local,
-		conf:      map[string]RemoteClusterConfig{},
+		conf:      map[string]config.RemoteClusterConfig{},
 		dnsSuffix: strings.Trim(c.DNSSuffix, "."),
 		ttl:       c.DiscoveryTTL,
 		idle:      c.IdleTimeout,
@@ -78,7 +85,7 @@ func NewRemotes(c RemotesConfig) *Remotes {
 		live:      map[string]*Remote{},
 	}
 	if r.metrics == nil {
-		r.metrics = NewMetrics()
+		r.metrics = metrics.NewMetrics()
 	}
 	if r.idle <= 0 {
 		r.idle = defaultIdleTimeout
@@ -97,20 +104,21 @@ func NewRemotes(c RemotesConfig) *Remotes {
 // whether it may be contacted at all. Only configured clusters and, in DNS
 // mode ("*" has Proxy: true and a suffix is set), well-formed cluster ids
 // as "<id>.<suffix>" are ever contacted.
-func (r *Remotes) resolve(id string) (scheme, host string, insecure, dns, ok bool) {
+func (r *Registry) resolve(id string) (scheme, host string, insecure, dns, ok bool) {
 	if !signing.IsClusterID(id) {
 		return "", "", false, false, false
 	}
 	if rc, found := r.conf[id]; found {
-		return schemeOr(rc.Scheme), rc.Host, rc.Insecure, false, true
+		return SchemeOr(rc.Scheme), rc.Host, rc.Insecure, false, true
 	}
 	if r.star.Proxy && r.dnsSuffix != "" && id != r.local {
-		return schemeOr(r.star.Scheme), id + "." + r.dnsSuffix, r.star.Insecure, true, true
+		return SchemeOr(r.star.Scheme), id + "." + r.dnsSuffix, r.star.Insecure, true, true
 	}
 	return "", "", false, false, false
 }
 
-func schemeOr(s string) string {
+// SchemeOr returns s, or "https" when s is empty (RemoteClusters.<id>.Scheme).
+func SchemeOr(s string) string {
 	if s == "" {
 		return "https"
 	}
@@ -118,14 +126,14 @@ func schemeOr(s string) string {
 }
 
 // Known reports whether cluster id can be contacted (see Lookup).
-func (r *Remotes) Known(id string) bool {
+func (r *Registry) Known(id string) bool {
 	_, _, _, _, ok := r.resolve(id)
 	return ok
 }
 
 // Lookup returns the live state of cluster id, or false when the id is not
 // one this keepfed may contact.
-func (r *Remotes) Lookup(id string) (*Remote, bool) {
+func (r *Registry) Lookup(id string) (*Remote, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rm, ok := r.live[id]; ok {
@@ -146,7 +154,7 @@ func (r *Remotes) Lookup(id string) (*Remote, bool) {
 			}
 		}
 	}
-	rm := newRemote(id, scheme, host, insecure, dns, r.ttl, r.idle, r.metrics)
+	rm := NewRemote(id, scheme, host, insecure, dns, r.ttl, r.idle, r.metrics)
 	rm.reqTO = r.reqTO
 	if r.maxReqs > 0 {
 		rm.sem = make(chan struct{}, r.maxReqs)
@@ -170,7 +178,7 @@ type Remote struct {
 	reqTO   time.Duration // 0: no overall bound
 	sem     chan struct{} // nil: unbounded
 	client  *fasthttp.Client
-	metrics *Metrics
+	metrics *metrics.Metrics
 
 	mu          sync.Mutex // held during discovery, coalescing concurrent ones
 	services    []KeepService
@@ -178,7 +186,7 @@ type Remote struct {
 	discoveries atomic.Int64
 }
 
-func newRemote(id, scheme, host string, insecure, dns bool, ttl, idle time.Duration, m *Metrics) *Remote {
+func NewRemote(id, scheme, host string, insecure, dns bool, ttl, idle time.Duration, m *metrics.Metrics) *Remote {
 	rm := &Remote{ID: id, BaseURL: scheme + "://" + host, host: host, dns: dns, ttl: ttl, idle: idle, metrics: m}
 	rm.client = &fasthttp.Client{
 		Name:                     "keepfed",
@@ -197,9 +205,9 @@ func newRemote(id, scheme, host string, insecure, dns bool, ttl, idle time.Durat
 	return rm
 }
 
-// acquire takes one of the remote's request slots and returns its
+// Acquire takes one of the remote's request slots and returns its
 // release (safe to call more than once), or nil when all are taken.
-func (rm *Remote) acquire() func() {
+func (rm *Remote) Acquire() func() {
 	if rm.sem == nil {
 		return func() {}
 	}
@@ -238,7 +246,7 @@ func (rm *Remote) Services() ([]KeepService, error) {
 	rm.discoveries.Add(1)
 	svcs, err := rm.discover()
 	if err != nil {
-		rm.metrics.RemoteError(rm.ID, ErrClassDiscovery)
+		rm.metrics.RemoteError(rm.ID, metrics.ErrClassDiscovery)
 		return nil, err
 	}
 	rm.services, rm.expires = svcs, time.Now().Add(rm.ttl)
@@ -249,11 +257,11 @@ func (rm *Remote) discover() ([]KeepService, error) {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	u := rm.BaseURL + "/arvados/v1/keep_services/accessible"
+	u := rm.BaseURL + KeepServicesPath
 	req.SetRequestURI(u)
 	req.Header.SetMethod(fasthttp.MethodGet)
 	req.Header.Set("Accept", "application/json")
-	req.Header.SetBytesV("X-Request-Id", AppendRequestID(nil))
+	req.Header.SetBytesV("X-Request-Id", request.AppendID(nil))
 	if err := rm.client.DoTimeout(req, resp, rm.idle); err != nil {
 		return nil, fmt.Errorf("discovering keep services of %s at %s: %w", rm.ID, u, err)
 	}
@@ -344,11 +352,68 @@ func (c *idleConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// errorClass classifies a transport error for metrics and status mapping.
-func errorClass(err error) string {
+// ErrorClass classifies a transport error for metrics and status mapping.
+func ErrorClass(err error) string {
 	var ne net.Error
 	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
-		return ErrClassTimeout
+		return metrics.ErrClassTimeout
 	}
-	return ErrClassUnreachable
+	return metrics.ErrClassUnreachable
+}
+
+// Get sends an authenticated GET to the cluster's API server (path with
+// its query) and returns the status and a copy of the body. Every wait is
+// bounded by the idle timeout, and the body by the client's limit.
+func (rm *Remote) Get(path, token string) (int, []byte, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(rm.BaseURL + path)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.SetBytesV("X-Request-Id", request.AppendID(nil))
+	if err := rm.client.DoTimeout(req, resp, rm.idle); err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode(), append([]byte(nil), resp.Body()...), nil
+}
+
+// Do sends req to the cluster with its HTTP client (bounded by the idle
+// timeout on every wait), for callers that build their own request, such
+// as a block PUT to an upstream keepstore.
+func (rm *Remote) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
+	return rm.client.Do(req, resp)
+}
+
+// SetExclude makes discovery skip the keep service at base URL u (a
+// keepfed never lists itself as one of its upstream's keep services).
+func (rm *Remote) SetExclude(u string) { rm.exclude = u }
+
+// DefaultIdleTimeout is used when API.KeepServiceRequestTimeout is unset.
+const DefaultIdleTimeout = defaultIdleTimeout
+
+// Local returns this cluster's id.
+func (r *Registry) Local() string { return r.local }
+
+// Endpoint returns the base URL ("<scheme>://<host>") of cluster id's API
+// server and whether TLS verification is off for it, or ok false when id
+// is this cluster or one this keepfed may not contact.
+func (r *Registry) Endpoint(id string) (baseURL string, insecure, ok bool) {
+	if id == r.local {
+		return "", false, false
+	}
+	scheme, host, insecure, _, ok := r.resolve(id)
+	if !ok {
+		return "", false, false
+	}
+	return scheme + "://" + host, insecure, true
+}
+
+// Live returns how many clusters have live state (a client): a cluster
+// without it has never been contacted.
+func (r *Registry) Live() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.live)
 }

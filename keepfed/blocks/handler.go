@@ -1,4 +1,9 @@
-package keepfed
+// Package blocks is keepfed's Keep block path: the GET, HEAD and PUT
+// handlers, verified streaming (md5 and size checked while the last bytes
+// are held back), md5 lanes for concurrent streams, and the backends that
+// hold this cluster's own blocks (the embedded directory volume, or the
+// local Arvados keepstores).
+package blocks
 
 import (
 	"context"
@@ -11,6 +16,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/keepfed/keepfed/keepfed/metrics"
+	"github.com/keepfed/keepfed/keepfed/remotes"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/valyala/fasthttp"
 )
@@ -64,7 +72,7 @@ func BlockReadStatus(method, locator, token string, ring *signing.KeyRing, signi
 }
 
 // setKeepCORS sets keepstore's CORS headers (spec 5.2).
-func setKeepCORS(h *fasthttp.ResponseHeader) {
+func SetCORS(h *fasthttp.ResponseHeader) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "GET, HEAD, PUT, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Length, Content-Type, X-Keep-Desired-Replicas, X-Keep-Signature, X-Keep-Storage-Classes")
@@ -72,38 +80,38 @@ func setKeepCORS(h *fasthttp.ResponseHeader) {
 	h.Set("Access-Control-Max-Age", "86486400")
 }
 
-// handleBlock serves every method on a block path.
-func (s *Server) handleBlock(ctx *fasthttp.RequestCtx) error {
-	setKeepCORS(&ctx.Response.Header)
+// Serve serves every method on a block path.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) error {
+	SetCORS(&ctx.Response.Header)
 	switch string(ctx.Method()) {
 	case fasthttp.MethodGet, fasthttp.MethodHead:
 		ctx.Response.Header.Set("Vary", "X-Keep-Signature")
-		return s.readBlock(ctx)
+		return h.readBlock(ctx)
 	case fasthttp.MethodPut:
-		err := s.putBlock(ctx)
+		err := h.putBlock(ctx)
 		if err != nil {
 			// read (and drop) what the client still sends, so that it
 			// gets the answer instead of a reset connection
-			discardBody(ctx)
+			request.DiscardBody(ctx)
 		}
 		return err
 	case fasthttp.MethodOptions:
 		return nil
 	}
-	return NewError(fasthttp.StatusMethodNotAllowed, reasonMethod)
+	return request.NewError(fasthttp.StatusMethodNotAllowed, reasonMethod)
 }
 
-func (s *Server) readBlock(ctx *fasthttp.RequestCtx) error {
-	locator := string(blockLocator(ctx.Path()))
+func (h *Handler) readBlock(ctx *fasthttp.RequestCtx) error {
+	locator := string(Locator(ctx.Path()))
 	method := string(ctx.Method())
-	token := RequestToken(ctx)
-	status, reason := BlockReadStatus(method, locator, token, s.ring, *s.cfg.Collections.BlobSigning, s.now().Unix())
+	token := request.Token(ctx)
+	status, reason := BlockReadStatus(method, locator, token, h.ring, *h.cfg.Collections.BlobSigning, h.now().Unix())
 	switch status {
 	case 0:
-		return s.readRemote(ctx, locator, token)
+		return h.readRemote(ctx, locator, token)
 	case fasthttp.StatusOK:
 	default:
-		return NewError(status, reason)
+		return request.NewError(status, reason)
 	}
 	info, _ := signing.KeepstoreLocatorInfo(locator)
 	if info.Hash == signing.EmptyBlockHash {
@@ -111,21 +119,21 @@ func (s *Server) readBlock(ctx *fasthttp.RequestCtx) error {
 		return nil
 	}
 	if method == fasthttp.MethodHead {
-		n, err := s.backend.Head(locator, token, info.Hash, info.Size)
+		n, err := h.backend.Head(locator, token, info.Hash, info.Size)
 		if err != nil {
 			return err
 		}
 		ctx.Response.Header.SetContentLength(int(n))
 		return nil
 	}
-	src, n, release, err := s.backend.Read(locator, token, info.Hash, info.Size)
+	src, n, release, err := h.backend.Read(locator, token, info.Hash, info.Size)
 	if err != nil {
 		return err
 	}
-	bs, err := newBlockStream(src, info.Hash, n, s.streamDone(ctx, "", release))
+	bs, err := newBlockStream(src, info.Hash, n, h.streamDone(ctx, "", release))
 	if err != nil {
 		bs.finish(err)
-		return WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
+		return request.WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
 	}
 	ctx.Response.ImmediateHeaderFlush = true
 	ctx.SetBodyStream(bs, int(n))
@@ -136,15 +144,15 @@ func (s *Server) readBlock(ctx *fasthttp.RequestCtx) error {
 // log line was written with the headers), counts it for a remote cluster,
 // and frees the request's concurrency slot, which a streamed body holds
 // until it ends.
-func (s *Server) streamDone(ctx *fasthttp.RequestCtx, cluster string, release func(error)) func(error) {
-	free := holdSlot(ctx)
+func (h *Handler) streamDone(ctx *fasthttp.RequestCtx, cluster string, release func(error)) func(error) {
+	free := request.HoldSlot(ctx)
 	reqID := string(ctx.Response.Header.Peek("X-Request-Id"))
 	return func(err error) {
 		if err != nil && !errors.Is(err, errClientGone) {
 			if cluster != "" {
-				s.metrics.remote(cluster).countError(classOfStreamError(err))
+				h.metrics.RemoteError(cluster, classOfStreamError(err))
 			}
-			s.log.Warn("block stream failed", "request_id", reqID, "cluster", cluster, "error", err.Error())
+			h.log.Warn("block stream failed", "request_id", reqID, "cluster", cluster, "error", err.Error())
 		}
 		release(err)
 		free()
@@ -152,16 +160,16 @@ func (s *Server) streamDone(ctx *fasthttp.RequestCtx, cluster string, release fu
 }
 
 // readRemote serves a "+R" locator from the remote cluster it names.
-func (s *Server) readRemote(ctx *fasthttp.RequestCtx, locator, token string) error {
+func (h *Handler) readRemote(ctx *fasthttp.RequestCtx, locator, token string) error {
 	var buf [512]byte
-	remoteLoc, cluster, err := signing.TranslateRemote(buf[:0], locator, s.remotes.Known)
+	remoteLoc, cluster, err := signing.TranslateRemote(buf[:0], locator, h.remotes.Known)
 	if err != nil {
-		return WrapError(fasthttp.StatusBadRequest, err.Error(), err)
+		return request.WrapError(fasthttp.StatusBadRequest, err.Error(), err)
 	}
 	if token == "" {
-		return NewError(fasthttp.StatusUnauthorized, reasonNoToken)
+		return request.NewError(fasthttp.StatusUnauthorized, reasonNoToken)
 	}
-	salted, err := s.saltFor(ctx, token, cluster)
+	salted, err := h.saltFor(ctx, token, cluster)
 	if err != nil {
 		return err
 	}
@@ -171,13 +179,13 @@ func (s *Server) readRemote(ctx *fasthttp.RequestCtx, locator, token string) err
 		ctx.Response.Header.SetContentLength(0)
 		return nil
 	}
-	rm, ok := s.remotes.Lookup(cluster)
+	rm, ok := h.remotes.Lookup(cluster)
 	if !ok {
-		return NewError(fasthttp.StatusBadRequest, signing.ErrRemoteNotConfigured.Error())
+		return request.NewError(fasthttp.StatusBadRequest, signing.ErrRemoteNotConfigured.Error())
 	}
-	free := rm.acquire()
+	free := rm.Acquire()
 	if free == nil {
-		return Errorf(fasthttp.StatusServiceUnavailable, "too many requests in flight to remote cluster %s", cluster)
+		return request.Errorf(fasthttp.StatusServiceUnavailable, "too many requests in flight to remote cluster %s", cluster)
 	}
 	wantCopy := wantsLocalCopy(ctx.Request.Header.Peek("X-Keep-Signature"))
 	if method == fasthttp.MethodHead && !wantCopy {
@@ -190,7 +198,7 @@ func (s *Server) readRemote(ctx *fasthttp.RequestCtx, locator, token string) err
 		if n <= 0 {
 			n = int64(resp.Header.ContentLength())
 		}
-		releaseRemoteResponse(resp, nil)
+		remotes.ReleaseResponse(resp, nil)
 		ctx.Response.Header.SetContentLength(int(max(n, 0)))
 		return nil
 	}
@@ -204,23 +212,23 @@ func (s *Server) readRemote(ctx *fasthttp.RequestCtx, locator, token string) err
 		size = int64(resp.Header.ContentLength())
 	}
 	if size < 0 || size > MaxBlockSize {
-		releaseRemoteResponse(resp, errors.New("bad size"))
+		remotes.ReleaseResponse(resp, errors.New("bad size"))
 		free()
-		return Errorf(fasthttp.StatusBadGateway, "remote cluster %s sent a block of unknown or excessive size", cluster)
+		return request.Errorf(fasthttp.StatusBadGateway, "remote cluster %s sent a block of unknown or excessive size", cluster)
 	}
-	rmm := s.metrics.remote(cluster)
-	release := func(err error) { releaseRemoteResponse(resp, err); free() }
+	rmm := h.metrics.Remote(cluster)
+	release := func(err error) { remotes.ReleaseResponse(resp, err); free() }
 	if method == fasthttp.MethodGet {
-		release = s.streamDone(ctx, cluster, release)
+		release = h.streamDone(ctx, cluster, release)
 	}
 	bs, err := newBlockStream(resp.BodyStream(), info.Hash, size, release)
 	if err != nil {
 		bs.finish(err)
-		return WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
+		return request.WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
 	}
-	bs.onBytes = func(n int64) { rmm.bytes.Add(uint64(n)) }
+	bs.onBytes = rmm.AddBytes
 	if wantCopy {
-		w, err := s.backend.NewWriter(info.Hash, size, token)
+		w, err := h.backend.NewWriter(info.Hash, size, token)
 		if err != nil {
 			bs.finish(err)
 			return err
@@ -228,12 +236,12 @@ func (s *Server) readRemote(ctx *fasthttp.RequestCtx, locator, token string) err
 		bs.copy = w
 		var lb [64]byte
 		hs := strconv.AppendInt(append(lb[:0], info.Hash+"+"...), size, 10)
-		signed := s.ring.AppendSigned(nil, string(hs), token, s.now().Add(s.ring.TTL()).Unix())
+		signed := h.ring.AppendSigned(nil, string(hs), token, h.now().Add(h.ring.TTL()).Unix())
 		ctx.Response.Header.SetBytesV("X-Keep-Locator", signed)
 	}
 	if method == fasthttp.MethodHead {
 		if _, err := bs.WriteTo(io.Discard); err != nil {
-			return WrapError(fasthttp.StatusBadGateway, "remote cluster "+cluster+" sent a corrupt or incomplete block", err)
+			return request.WrapError(fasthttp.StatusBadGateway, "remote cluster "+cluster+" sent a corrupt or incomplete block", err)
 		}
 		ctx.Response.Header.SetContentLength(int(size))
 		return nil
@@ -248,17 +256,9 @@ func (s *Server) readRemote(ctx *fasthttp.RequestCtx, locator, token string) err
 func classOfStreamError(err error) string {
 	switch {
 	case errors.Is(err, ErrChecksum), errors.Is(err, ErrShortBody), errors.Is(err, ErrLongBody):
-		return ErrClassCorrupt
+		return metrics.ErrClassCorrupt
 	}
-	return errorClass(err)
-}
-
-func (r *remoteMetrics) countError(class string) {
-	v, ok := r.errors.Load(class)
-	if !ok {
-		v, _ = r.errors.LoadOrStore(class, new(atomicCounter))
-	}
-	v.(*atomicCounter).Add(1)
+	return remotes.ErrorClass(err)
 }
 
 // wantsLocalCopy reports whether X-Keep-Signature asks for a local copy:
@@ -273,12 +273,12 @@ func wantsLocalCopy(h []byte) bool {
 // saltFor returns token salted for cluster. A v1 token is upgraded by the
 // TokenUpgrader when there is one; otherwise it is refused with 400 as
 // keepstore does.
-func (s *Server) saltFor(ctx *fasthttp.RequestCtx, token, cluster string) (string, error) {
+func (h *Handler) saltFor(ctx *fasthttp.RequestCtx, token, cluster string) (string, error) {
 	salted, err := signing.SaltToken(token, cluster)
-	if errors.Is(err, signing.ErrObsoleteToken) && s.upgrader != nil {
-		v2, ok, uerr := s.upgrader.UpgradeV1(context.Background(), token)
+	if errors.Is(err, signing.ErrObsoleteToken) && h.upgrader != nil {
+		v2, ok, uerr := h.upgrader.UpgradeV1(context.Background(), token)
 		if uerr != nil {
-			return "", WrapError(fasthttp.StatusBadGateway, "token lookup failed", uerr)
+			return "", request.WrapError(fasthttp.StatusBadGateway, "token lookup failed", uerr)
 		}
 		if ok {
 			salted, err = signing.SaltToken(v2, cluster)
@@ -288,31 +288,31 @@ func (s *Server) saltFor(ctx *fasthttp.RequestCtx, token, cluster string) (strin
 	case err == nil:
 		return salted, nil
 	case errors.Is(err, signing.ErrObsoleteToken):
-		return "", WrapError(fasthttp.StatusBadRequest, err.Error(), err)
+		return "", request.WrapError(fasthttp.StatusBadRequest, err.Error(), err)
 	case errors.Is(err, signing.ErrSalted):
-		return "", WrapError(fasthttp.StatusForbidden, "token cannot be forwarded to cluster "+cluster+": "+err.Error(), err)
+		return "", request.WrapError(fasthttp.StatusForbidden, "token cannot be forwarded to cluster "+cluster+": "+err.Error(), err)
 	default:
-		return "", WrapError(fasthttp.StatusBadRequest, "token cannot be forwarded to cluster "+cluster+": "+err.Error(), err)
+		return "", request.WrapError(fasthttp.StatusBadRequest, "token cannot be forwarded to cluster "+cluster+": "+err.Error(), err)
 	}
 }
 
 // putBlock stores a block in the embedded volume (spec 5.4).
-func (s *Server) putBlock(ctx *fasthttp.RequestCtx) error {
-	locator := string(blockLocator(ctx.Path()))
+func (h *Handler) putBlock(ctx *fasthttp.RequestCtx) error {
+	locator := string(Locator(ctx.Path()))
 	info, err := signing.KeepstoreLocatorInfo(locator)
 	if err != nil {
-		return NewError(fasthttp.StatusBadRequest, reasonInvalidLocator)
+		return request.NewError(fasthttp.StatusBadRequest, reasonInvalidLocator)
 	}
 	hint, hasHint := sizeHint(locator)
-	token := RequestToken(ctx)
+	token := request.Token(ctx)
 	if token == "" {
-		return NewError(fasthttp.StatusUnauthorized, reasonNoToken)
+		return request.NewError(fasthttp.StatusUnauthorized, reasonNoToken)
 	}
-	if err := s.authorizeWrite(ctx, token); err != nil {
+	if err := h.authorizeWrite(ctx, token); err != nil {
 		return err
 	}
 	if cl := ctx.Request.Header.ContentLength(); cl > MaxBlockSize || (hasHint && hint > MaxBlockSize) {
-		return Errorf(fasthttp.StatusRequestEntityTooLarge, "block is larger than %d bytes", MaxBlockSize)
+		return request.Errorf(fasthttp.StatusRequestEntityTooLarge, "block is larger than %d bytes", MaxBlockSize)
 	}
 	var body io.Reader = ctx.RequestBodyStream()
 	if body == nil {
@@ -325,41 +325,41 @@ func (s *Server) putBlock(ctx *fasthttp.RequestCtx) error {
 			size = hint
 		}
 	}
-	w, err := s.backend.NewWriter(info.Hash, size, token)
+	w, err := h.backend.NewWriter(info.Hash, size, token)
 	if err != nil {
 		return err
 	}
-	h := md5.New()
+	digest := md5.New()
 	bp := streamBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), io.LimitReader(body, MaxBlockSize+1), *bp)
+	n, err := io.CopyBuffer(io.MultiWriter(w, digest), io.LimitReader(body, MaxBlockSize+1), *bp)
 	streamBufs.Put(bp)
 	if err != nil {
 		w.Abort()
-		return WrapError(fasthttp.StatusBadRequest, "reading the block failed", err)
+		return request.WrapError(fasthttp.StatusBadRequest, "reading the block failed", err)
 	}
 	if n > MaxBlockSize {
 		w.Abort()
-		return Errorf(fasthttp.StatusRequestEntityTooLarge, "block is larger than %d bytes", MaxBlockSize)
+		return request.Errorf(fasthttp.StatusRequestEntityTooLarge, "block is larger than %d bytes", MaxBlockSize)
 	}
 	var sum [md5.Size]byte
-	got := hex.EncodeToString(h.Sum(sum[:0]))
+	got := hex.EncodeToString(digest.Sum(sum[:0]))
 	if got != info.Hash {
 		w.Abort()
-		return Errorf(fasthttp.StatusUnprocessableEntity, "content hash %s did not match specified locator %s", got, info.Hash)
+		return request.Errorf(fasthttp.StatusUnprocessableEntity, "content hash %s did not match specified locator %s", got, info.Hash)
 	}
 	if hasHint && n != hint {
 		w.Abort()
-		return Errorf(fasthttp.StatusUnprocessableEntity, "content size %d did not match specified locator size %d", n, hint)
+		return request.Errorf(fasthttp.StatusUnprocessableEntity, "content size %d did not match specified locator size %d", n, hint)
 	}
 	if err := w.Commit(); err != nil {
-		var he *HTTPError
+		var he *request.HTTPError
 		switch {
 		case errors.As(err, &he):
 			return err
 		case errors.Is(err, syscall.ENOSPC):
-			return WrapError(fasthttp.StatusInsufficientStorage, "insufficient storage", err)
+			return request.WrapError(fasthttp.StatusInsufficientStorage, "insufficient storage", err)
 		}
-		return WrapError(fasthttp.StatusServiceUnavailable, "volume unavailable", err)
+		return request.WrapError(fasthttp.StatusServiceUnavailable, "volume unavailable", err)
 	}
 	replicas := 1
 	if rc, ok := w.(replicaCounter); ok {
@@ -367,7 +367,7 @@ func (s *Server) putBlock(ctx *fasthttp.RequestCtx) error {
 	}
 	var lb [64]byte
 	hs := strconv.AppendInt(append(lb[:0], info.Hash+"+"...), n, 10)
-	out := s.ring.AppendSigned(make([]byte, 0, 128), string(hs), token, s.now().Add(s.ring.TTL()).Unix())
+	out := h.ring.AppendSigned(make([]byte, 0, 128), string(hs), token, h.now().Add(h.ring.TTL()).Unix())
 	ctx.Response.Header.Set("X-Keep-Replicas-Stored", strconv.Itoa(replicas))
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBody(append(out, '\n'))
@@ -376,24 +376,24 @@ func (s *Server) putBlock(ctx *fasthttp.RequestCtx) error {
 
 // authorizeWrite accepts the SystemRootToken, or any token the
 // TokenValidator accepts: 403 otherwise.
-func (s *Server) authorizeWrite(ctx *fasthttp.RequestCtx, token string) error {
-	if s.cfg.SystemRootToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.SystemRootToken)) == 1 {
+func (h *Handler) authorizeWrite(ctx *fasthttp.RequestCtx, token string) error {
+	if h.cfg.SystemRootToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.cfg.SystemRootToken)) == 1 {
 		return nil
 	}
-	if s.validator != nil {
-		ok, err := s.validator.ValidateToken(context.Background(), token)
+	if h.validator != nil {
+		ok, err := h.validator.ValidateToken(context.Background(), token)
 		if err != nil {
-			var he *HTTPError
+			var he *request.HTTPError
 			if errors.As(err, &he) {
 				return err
 			}
-			return WrapError(fasthttp.StatusBadGateway, "token validation failed", err)
+			return request.WrapError(fasthttp.StatusBadGateway, "token validation failed", err)
 		}
 		if ok {
 			return nil
 		}
 	}
-	return NewError(fasthttp.StatusForbidden, "token is not allowed to write blocks")
+	return request.NewError(fasthttp.StatusForbidden, "token is not allowed to write blocks")
 }
 
 // sizeHint returns the size hint of a locator (the part after the hash
@@ -411,16 +411,4 @@ func sizeHint(locator string) (int64, bool) {
 		return 0, false
 	}
 	return v, true
-}
-
-// maxDiscard bounds how much of a refused request body is read and
-// thrown away so that a client that sends it all before reading the
-// response still gets the answer; beyond it the connection is closed.
-const maxDiscard = 2 * MaxBlockSize
-
-func discardBody(ctx *fasthttp.RequestCtx) {
-	ctx.SetConnectionClose()
-	if bs := ctx.RequestBodyStream(); bs != nil {
-		io.Copy(io.Discard, io.LimitReader(bs, maxDiscard)) //nolint:errcheck // best effort
-	}
 }

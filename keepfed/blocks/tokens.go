@@ -1,10 +1,7 @@
-package keepfed
+package blocks
 
 import (
 	"context"
-
-	"github.com/keepfed/keepfed/records"
-	"github.com/valyala/fasthttp"
 )
 
 // TokenValidator is the hook through which the identity layer tells the
@@ -37,17 +34,3 @@ type TokenValidatorFunc func(ctx context.Context, token string) (bool, error)
 func (f TokenValidatorFunc) ValidateToken(ctx context.Context, token string) (bool, error) {
 	return f(ctx, token)
 }
-
-type tokenKey struct{}
-
-// RequestToken returns the request's first API token, as found by the
-// token middleware (WithTokens), or "" when there is none.
-func RequestToken(ctx *fasthttp.RequestCtx) string {
-	t, _ := ctx.UserValue(tokenKey{}).(string)
-	return t
-}
-
-// ExtractToken finds the first API token of a request, where Arvados's Go
-// services look for it (spec 2.2); see records.ExtractToken, which the
-// record proxy uses too, so both layers always agree on "the" token.
-func ExtractToken(req *fasthttp.Request) string { return records.ExtractToken(req) }

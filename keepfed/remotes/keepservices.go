@@ -1,4 +1,4 @@
-package keepfed
+package remotes
 
 import (
 	"crypto/md5"
@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // KeepServiceUUID returns the uuid Arvados gives a keep service built from
@@ -71,9 +69,9 @@ type KeepServiceList struct {
 	Items          []KeepService `json:"items"`
 }
 
-// selfKeepServices builds this keepfed's keep_services/accessible body: one
+// SelfKeepServices builds this keepfed's keep_services/accessible body: one
 // proxy service at ExternalURL.
-func selfKeepServices(cluster, externalURL string, started time.Time) ([]byte, error) {
+func SelfKeepServices(cluster, externalURL string, started time.Time) ([]byte, error) {
 	u, err := url.Parse(externalURL)
 	if err != nil {
 		return nil, fmt.Errorf("KeepFed.ExternalURL: %w", err)
@@ -110,13 +108,5 @@ func selfKeepServices(cluster, externalURL string, started time.Time) ([]byte, e
 	return append(b, '\n'), nil
 }
 
-// handleKeepServices answers GET /arvados/v1/keep_services/accessible. It
-// needs no token: keepstores call it with a dummy one.
-func (s *Server) handleKeepServices(ctx *fasthttp.RequestCtx) error {
-	ctx.SetContentType("application/json")
-	ctx.SetBody(s.keepServicesBody)
-	return nil
-}
-
-// keepServicesPath is where Arvados clients discover keep services.
-const keepServicesPath = "/arvados/v1/keep_services/accessible"
+// KeepServicesPath is where Arvados clients discover keep services.
+const KeepServicesPath = "/arvados/v1/keep_services/accessible"

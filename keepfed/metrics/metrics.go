@@ -1,4 +1,7 @@
-package keepfed
+// Package metrics holds keepfed's counters and renders them in the
+// Prometheus text exposition format, with bounded labels (route classes,
+// status classes, at most 64 cluster ids, fixed error classes).
+package metrics
 
 import (
 	"sort"
@@ -6,45 +9,31 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
-// Route classes used as the bounded "route" label.
+// Route is a route class, the bounded "route" label.
+type Route int
+
+// Route classes.
 const (
-	routeOther = iota
-	routeBlockGet
-	routeBlockHead
-	routeBlockPut
-	routeKeepServices
-	routeHealth
-	routeMetrics
+	RouteOther Route = iota
+	RouteBlockGet
+	RouteBlockHead
+	RouteBlockPut
+	RouteKeepServices
+	RouteHealth
+	RouteMetrics
 	numRoutes
 )
 
 var routeNames = [numRoutes]string{"other", "block_get", "block_head", "block_put", "keep_services", "health", "metrics"}
 
-func routeOf(ctx *fasthttp.RequestCtx) int {
-	p := ctx.Path()
-	switch string(p) {
-	case "/_health/ping":
-		return routeHealth
-	case "/metrics":
-		return routeMetrics
-	case "/arvados/v1/keep_services/accessible":
-		return routeKeepServices
+// String returns the route's label value.
+func (r Route) String() string {
+	if r < 0 || r >= numRoutes {
+		return routeNames[RouteOther]
 	}
-	if isBlockPath(p, ctx.Method()) {
-		switch string(ctx.Method()) {
-		case fasthttp.MethodGet:
-			return routeBlockGet
-		case fasthttp.MethodHead:
-			return routeBlockHead
-		case fasthttp.MethodPut:
-			return routeBlockPut
-		}
-	}
-	return routeOther
+	return routeNames[r]
 }
 
 // Remote error classes, the bounded "class" label of
@@ -76,10 +65,11 @@ type Metrics struct {
 	requests [numRoutes][6]atomic.Uint64 // by route and status class 0xx..5xx
 
 	mu      sync.Mutex
-	remotes map[string]*remoteMetrics
+	remotes map[string]*Remote
 }
 
-type remoteMetrics struct {
+// Remote is one cluster's counters.
+type Remote struct {
 	requests atomic.Uint64
 	bytes    atomic.Uint64
 	errors   sync.Map // class -> *atomic.Uint64
@@ -89,19 +79,24 @@ type remoteMetrics struct {
 
 // NewMetrics returns empty metrics.
 func NewMetrics() *Metrics {
-	return &Metrics{remotes: map[string]*remoteMetrics{}}
+	return &Metrics{remotes: map[string]*Remote{}}
 }
 
-func (m *Metrics) countRequest(route, status int, _ time.Duration) {
+// CountRequest counts one handled request by route and status class.
+func (m *Metrics) CountRequest(route Route, status int) {
 	c := status / 100
 	if c < 0 || c > 5 {
 		c = 0
 	}
+	if route < 0 || route >= numRoutes {
+		route = RouteOther
+	}
 	m.requests[route][c].Add(1)
 }
 
-// remote returns the counters of a cluster, creating them under the bound.
-func (m *Metrics) remote(cluster string) *remoteMetrics {
+// Remote returns the counters of a cluster, creating them under the
+// bound (beyond it, clusters share the label "_other").
+func (m *Metrics) Remote(cluster string) *Remote {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.remotes[cluster]
@@ -112,7 +107,7 @@ func (m *Metrics) remote(cluster string) *remoteMetrics {
 				return r
 			}
 		}
-		r = &remoteMetrics{}
+		r = &Remote{}
 		m.remotes[cluster] = r
 	}
 	return r
@@ -120,7 +115,7 @@ func (m *Metrics) remote(cluster string) *remoteMetrics {
 
 // RemoteRequest records one request to a remote cluster's keep service.
 func (m *Metrics) RemoteRequest(cluster string, d time.Duration) {
-	r := m.remote(cluster)
+	r := m.Remote(cluster)
 	r.requests.Add(1)
 	s := d.Seconds()
 	i := 0
@@ -134,20 +129,36 @@ func (m *Metrics) RemoteRequest(cluster string, d time.Duration) {
 // RemoteBytes records block bytes received from a remote cluster.
 func (m *Metrics) RemoteBytes(cluster string, n int64) {
 	if n > 0 {
-		m.remote(cluster).bytes.Add(uint64(n))
+		m.Remote(cluster).bytes.Add(uint64(n))
 	}
 }
 
 // RemoteError records a failure of class (one of the ErrClass constants)
 // talking to a remote cluster.
 func (m *Metrics) RemoteError(cluster, class string) {
-	m.remote(cluster).countError(class)
+	m.Remote(cluster).CountError(class)
+}
+
+// AddBytes records block bytes received from the cluster.
+func (r *Remote) AddBytes(n int64) {
+	if n > 0 {
+		r.bytes.Add(uint64(n))
+	}
+}
+
+// CountError records a failure of class (one of the ErrClass constants).
+func (r *Remote) CountError(class string) {
+	v, ok := r.errors.Load(class)
+	if !ok {
+		v, _ = r.errors.LoadOrStore(class, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(1)
 }
 
 // AppendText appends the metrics to b in the Prometheus text format.
 func (m *Metrics) AppendText(b []byte) []byte {
 	b = append(b, "# HELP keepfed_http_requests_total HTTP requests handled, by route and status class.\n# TYPE keepfed_http_requests_total counter\n"...)
-	for r := 0; r < numRoutes; r++ {
+	for r := Route(0); r < numRoutes; r++ {
 		for c := 1; c < 6; c++ {
 			n := m.requests[r][c].Load()
 			if n == 0 {
@@ -167,7 +178,7 @@ func (m *Metrics) AppendText(b []byte) []byte {
 	for k := range m.remotes {
 		names = append(names, k)
 	}
-	rs := make([]*remoteMetrics, len(names))
+	rs := make([]*Remote, len(names))
 	sort.Strings(names)
 	for i, k := range names {
 		rs[i] = m.remotes[k]
@@ -227,5 +238,3 @@ func appendSample(b []byte, name, cluster, lk, lv string, v uint64) []byte {
 	b = strconv.AppendUint(b, v, 10)
 	return append(b, '\n')
 }
-
-type atomicCounter = atomic.Uint64

@@ -1,4 +1,4 @@
-package keepfed
+package identity
 
 import (
 	"bytes"
@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/keepfed/store"
-	"github.com/valyala/fasthttp"
 )
 
 // TokenManagementPath is the running server's endpoint for issuing
@@ -25,17 +25,17 @@ const TokenManagementPath = "/_keepfed/tokens"
 const EmbeddedStoreFile = "records.db"
 
 // EmbeddedStorePath returns where the embedded backend keeps its records.
-func EmbeddedStorePath(cfg *ClusterConfig) string {
+func EmbeddedStorePath(cfg *config.ClusterConfig) string {
 	return filepath.Join(cfg.KeepFed.DataDir, EmbeddedStoreFile)
 }
 
 // OpenEmbeddedStore opens (creating if needed) the embedded record store
 // of cfg, creating KeepFed.DataDir if needed.
-func OpenEmbeddedStore(cfg *ClusterConfig) (*store.Store, error) {
-	return identOpenStore(cfg, 5*time.Second)
+func OpenEmbeddedStore(cfg *config.ClusterConfig) (*store.Store, error) {
+	return openStore(cfg, 5*time.Second)
 }
 
-func identOpenStore(cfg *ClusterConfig, wait time.Duration) (*store.Store, error) {
+func openStore(cfg *config.ClusterConfig, wait time.Duration) (*store.Store, error) {
 	if cfg.KeepFed.DataDir == "" {
 		return nil, fmt.Errorf("Clusters.%s.KeepFed.DataDir is not set", cfg.ClusterID)
 	}
@@ -100,8 +100,8 @@ func CreateUserToken(st *store.Store, req IssueTokenRequest, now time.Time) (Iss
 // running: it opens the embedded record store, and when a running server
 // holds its lock it asks that server at KeepFed.Listen (TokenManagementPath)
 // with the ManagementToken, or the SystemRootToken when there is none.
-func IssueToken(cfg *ClusterConfig, req IssueTokenRequest) (IssuedToken, error) {
-	st, err := identOpenStore(cfg, 500*time.Millisecond)
+func IssueToken(cfg *config.ClusterConfig, req IssueTokenRequest) (IssuedToken, error) {
+	st, err := openStore(cfg, 500*time.Millisecond)
 	if err == nil {
 		defer st.Close()
 		return CreateUserToken(st, req, time.Now())
@@ -109,10 +109,10 @@ func IssueToken(cfg *ClusterConfig, req IssueTokenRequest) (IssuedToken, error) 
 	if !store.IsLocked(err) {
 		return IssuedToken{}, err
 	}
-	return identIssueRemotely(cfg, req)
+	return issueRemotely(cfg, req)
 }
 
-func identIssueRemotely(cfg *ClusterConfig, req IssueTokenRequest) (IssuedToken, error) {
+func issueRemotely(cfg *config.ClusterConfig, req IssueTokenRequest) (IssuedToken, error) {
 	host, port, err := net.SplitHostPort(cfg.KeepFed.Listen)
 	if err != nil {
 		return IssuedToken{}, fmt.Errorf("Clusters.%s.KeepFed.Listen %q: %w", cfg.ClusterID, cfg.KeepFed.Listen, err)
@@ -155,27 +155,4 @@ func identIssueRemotely(cfg *ClusterConfig, req IssueTokenRequest) (IssuedToken,
 		return IssuedToken{}, fmt.Errorf("unexpected answer from %s: %q", u, rb)
 	}
 	return it, nil
-}
-
-// serveIssueToken is POST TokenManagementPath.
-func (h *rapiHandler) serveIssueToken(ctx *fasthttp.RequestCtx) error {
-	tok := RequestToken(ctx)
-	if tok == "" {
-		return NewError(fasthttp.StatusUnauthorized, "management token required")
-	}
-	if !(h.cfg.ManagementToken != "" && identEqual(tok, h.cfg.ManagementToken)) &&
-		!(h.cfg.SystemRootToken != "" && identEqual(tok, h.cfg.SystemRootToken)) {
-		return NewError(fasthttp.StatusForbidden, "management token required")
-	}
-	var req IssueTokenRequest
-	if b := bytes.TrimSpace(ctx.PostBody()); len(b) > 0 {
-		if err := json.Unmarshal(b, &req); err != nil {
-			return WrapError(fasthttp.StatusBadRequest, "invalid token request: "+err.Error(), err)
-		}
-	}
-	it, err := CreateUserToken(h.st, req, h.now())
-	if err != nil {
-		return identStoreError(err)
-	}
-	return rapiWriteJSON(ctx, it)
 }

@@ -1,20 +1,22 @@
-package keepfed
+package remotes
 
 import (
+	"strconv"
 	"testing"
 
+	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/stretchr/testify/assert"
 )
 
 func TestRemoteResolution(t *testing.T) {
-	conf := map[string]RemoteClusterConfig{
+	conf := map[string]config.RemoteClusterConfig{
 		"bbbbb": {Host: "b.example:8443", Scheme: "http"},
 		"ccccc": {Host: "c.example"},
 	}
-	star := RemoteClusterConfig{Proxy: true, Scheme: "https", Insecure: true}
+	star := config.RemoteClusterConfig{Proxy: true, Scheme: "https", Insecure: true}
 	cases := []struct {
 		name   string
-		star   *RemoteClusterConfig
+		star   *config.RemoteClusterConfig
 		suffix string
 		id     string
 		ok     bool
@@ -26,7 +28,7 @@ func TestRemoteResolution(t *testing.T) {
 		{"dns mode", &star, "fed.example.org", "ddddd", true, "https://ddddd.fed.example.org"},
 		{"dns mode suffix with dots", &star, ".fed.example.org.", "ddddd", true, "https://ddddd.fed.example.org"},
 		{"configured wins over dns", &star, "fed.example.org", "bbbbb", true, "http://b.example:8443"},
-		{"star without proxy", &RemoteClusterConfig{Proxy: false}, "fed.example.org", "ddddd", false, ""},
+		{"star without proxy", &config.RemoteClusterConfig{Proxy: false}, "fed.example.org", "ddddd", false, ""},
 		{"proxy without suffix", &star, "", "ddddd", false, ""},
 		{"uppercase id", &star, "fed.example.org", "DDDDD", false, ""},
 		{"short id", &star, "fed.example.org", "dddd", false, ""},
@@ -38,14 +40,14 @@ func TestRemoteResolution(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cl := map[string]RemoteClusterConfig{}
+			cl := map[string]config.RemoteClusterConfig{}
 			for k, v := range conf {
 				cl[k] = v
 			}
 			if c.star != nil {
 				cl["*"] = *c.star
 			}
-			r := NewRemotes(RemotesConfig{Local: "aaaaa", Clusters: cl, DNSSuffix: c.suffix})
+			r := New(Config{Local: "aaaaa", Clusters: cl, DNSSuffix: c.suffix})
 			assert.Equal(t, c.ok, r.Known(c.id))
 			rm, ok := r.Lookup(c.id)
 			assert.Equal(t, c.ok, ok)
@@ -57,9 +59,9 @@ func TestRemoteResolution(t *testing.T) {
 }
 
 func TestDNSRemotesBounded(t *testing.T) {
-	r := NewRemotes(RemotesConfig{Local: "aaaaa", Clusters: map[string]RemoteClusterConfig{"*": {Proxy: true}}, DNSSuffix: "x.example"})
+	r := New(Config{Local: "aaaaa", Clusters: map[string]config.RemoteClusterConfig{"*": {Proxy: true}}, DNSSuffix: "x.example"})
 	for i := 0; i < maxDNSRemotes*2; i++ {
-		_, ok := r.Lookup("d" + itoa(1000+i))
+		_, ok := r.Lookup("d" + strconv.Itoa(1000+i))
 		assert.True(t, ok)
 	}
 	r.mu.Lock()

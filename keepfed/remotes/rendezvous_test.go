@@ -1,8 +1,9 @@
-package keepfed
+package remotes
 
 import (
 	"testing"
 
+	"github.com/keepfed/keepfed/internal/testvectors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,7 +25,7 @@ type rendezvousVectors struct {
 
 func TestProbeOrderVectors(t *testing.T) {
 	var v rendezvousVectors
-	loadVectors(t, "rendezvous.json", &v)
+	testvectors.Load(t, "rendezvous.json", &v)
 	require.NotEmpty(t, v.Cases)
 	for _, c := range v.Cases {
 		byURL := map[string]string{}
@@ -44,7 +45,7 @@ func TestProbeOrderVectors(t *testing.T) {
 
 func TestKeepServiceUUIDVectors(t *testing.T) {
 	var v rendezvousVectors
-	loadVectors(t, "rendezvous.json", &v)
+	testvectors.Load(t, "rendezvous.json", &v)
 	require.NotEmpty(t, v.ServiceUUIDs)
 	for _, c := range v.ServiceUUIDs {
 		assert.Equal(t, c.ServiceUUID, KeepServiceUUID(c.ClusterID, c.Rendezvous, c.InternalURL), c.InternalURL)

@@ -1,6 +1,6 @@
 //go:build race
 
-package keepfed
+package blocks
 
 // raceEnabled: sync.Pool drops items at random under the race detector,
 // so allocation counts are meaningless.

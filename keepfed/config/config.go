@@ -1,7 +1,7 @@
-// Package keepfed is the keepfed server: configuration, router, remote
-// cluster registry, block handlers, token validation and the embedded
-// backend.
-package keepfed
+// Package config reads the Arvados cluster config file (config.yml) for
+// keepfed: the Arvados keys keepfed uses and its own Clusters.<id>.KeepFed
+// section, with defaults and checks.
+package config
 
 import (
 	"bytes"

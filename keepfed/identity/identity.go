@@ -1,4 +1,8 @@
-package keepfed
+// Package identity answers "who is this token?" for a keepfed cluster:
+// where tokens are accepted, local, salted and remote validation and its
+// cache, LoginCluster forwarding rules, v1 upgrades, user mirroring, and
+// the embedded store's token issuing.
+package identity
 
 import (
 	"context"
@@ -13,6 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/metrics"
+	"github.com/keepfed/keepfed/keepfed/remotes"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/keepfed/keepfed/keepfed/store"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/valyala/fasthttp"
@@ -40,17 +48,17 @@ import (
 // the Server and pass it in Options, then call Server.EnableEmbeddedIdentity.
 // It is safe for concurrent use.
 type Identity struct {
-	cfg      *ClusterConfig
+	cfg      *config.ClusterConfig
 	st       *store.Store
 	local    string
 	refresh  time.Duration
 	now      func() time.Time
 	log      *slog.Logger
-	remotes  *Remotes
-	upstream *Remote // arvados backend: the local controller; else nil
+	remotes  *remotes.Registry
+	upstream *remotes.Remote // arvados backend: the local controller; else nil
 
 	mu    sync.Mutex
-	cache map[[32]byte]identEntry
+	cache map[[32]byte]cacheEntry
 	group singleflight.Group
 
 	// validations counts round trips to other clusters (or the upstream).
@@ -61,8 +69,8 @@ type Identity struct {
 	currentHits atomic.Int64
 }
 
-// IdentityOptions are NewIdentity's optional parts.
-type IdentityOptions struct {
+// Options are NewIdentity's optional parts.
+type Options struct {
 	// Store is the embedded record store (required with the embedded
 	// backend; nil with the arvados backend).
 	Store *store.Store
@@ -72,27 +80,27 @@ type IdentityOptions struct {
 	Now func() time.Time
 }
 
-// identCacheMax bounds the validated-token cache.
-const identCacheMax = 10000
+// cacheMax bounds the validated-token cache.
+const cacheMax = 10000
 
-type identEntry struct {
+type cacheEntry struct {
 	auth    store.Authorization
 	expires time.Time
 }
 
-// identErrNotLoggedIn is Arvados's answer to a missing or invalid token.
-var identErrNotLoggedIn = NewError(fasthttp.StatusUnauthorized, "Not logged in")
+// errNotLoggedIn is Arvados's answer to a missing or invalid token.
+var errNotLoggedIn = request.NewError(fasthttp.StatusUnauthorized, "Not logged in")
 
 // identUnauthorized is a 401 "Not logged in" whose cause is logged.
-func identUnauthorized(format string, args ...any) *HTTPError {
-	return WrapError(fasthttp.StatusUnauthorized, "Not logged in", fmt.Errorf(format, args...))
+func unauthorized(format string, args ...any) *request.HTTPError {
+	return request.WrapError(fasthttp.StatusUnauthorized, "Not logged in", fmt.Errorf(format, args...))
 }
 
 // NewIdentity returns the identity layer for cfg. With the embedded
 // backend opts.Store is required. Until Server.EnableEmbeddedIdentity
 // shares the server's remote cluster registry, Identity uses one of its
 // own built from cfg.
-func NewIdentity(cfg *ClusterConfig, opts IdentityOptions) (*Identity, error) {
+func New(cfg *config.ClusterConfig, opts Options) (*Identity, error) {
 	id := &Identity{
 		cfg:     cfg,
 		st:      opts.Store,
@@ -100,10 +108,10 @@ func NewIdentity(cfg *ClusterConfig, opts IdentityOptions) (*Identity, error) {
 		refresh: cfg.Login.RemoteTokenRefresh.D(),
 		now:     opts.Now,
 		log:     opts.Logger,
-		cache:   map[[32]byte]identEntry{},
+		cache:   map[[32]byte]cacheEntry{},
 	}
 	if id.refresh <= 0 {
-		id.refresh = DefaultRemoteTokenRefresh
+		id.refresh = config.DefaultRemoteTokenRefresh
 	}
 	if id.now == nil {
 		id.now = time.Now
@@ -111,7 +119,7 @@ func NewIdentity(cfg *ClusterConfig, opts IdentityOptions) (*Identity, error) {
 	if id.log == nil {
 		id.log = slog.Default()
 	}
-	id.remotes = NewRemotes(RemotesConfig{
+	id.remotes = remotes.New(remotes.Config{
 		Local:        cfg.ClusterID,
 		Clusters:     cfg.RemoteClusters,
 		DNSSuffix:    cfg.KeepFed.RemoteDNSSuffix,
@@ -126,9 +134,9 @@ func NewIdentity(cfg *ClusterConfig, opts IdentityOptions) (*Identity, error) {
 		}
 		idle := cfg.API.KeepServiceRequestTimeout.D()
 		if idle <= 0 {
-			idle = defaultIdleTimeout
+			idle = remotes.DefaultIdleTimeout
 		}
-		id.upstream = newRemote(cfg.ClusterID, u.Scheme, u.Host, false, false, 0, idle, NewMetrics())
+		id.upstream = remotes.NewRemote(cfg.ClusterID, u.Scheme, u.Host, false, false, 0, idle, metrics.NewMetrics())
 	default:
 		if opts.Store == nil {
 			return nil, fmt.Errorf("identity: Clusters.%s: the embedded backend needs a record store", cfg.ClusterID)
@@ -147,17 +155,17 @@ func (id *Identity) Store() *store.Store { return id.st }
 // remote is the request's ?remote= cluster id when the route accepts
 // tokens salted for that cluster (GET users/current,
 // api_client_authorizations/current and groups), else "": a salted token
-// is then refused. Failures are *HTTPError values: 401 "Not logged in"
+// is then refused. Failures are *request.HTTPError values: 401 "Not logged in"
 // for a missing, unknown, revoked or expired token; the remote cluster's
 // 5xx status when it failed to answer; 502 when it could not be reached.
 func (id *Identity) Authenticate(token, remote string) (store.Authorization, error) {
 	if token == "" {
-		return store.Authorization{}, identErrNotLoggedIn
+		return store.Authorization{}, errNotLoggedIn
 	}
-	if root := id.cfg.SystemRootToken; root != "" && identEqual(token, root) {
+	if root := id.cfg.SystemRootToken; root != "" && SecretEqual(token, root) {
 		return id.systemAuth(), nil
 	}
-	if anon := id.cfg.Users.AnonymousUserToken; anon != "" && identEqual(token, anon) && id.st != nil {
+	if anon := id.cfg.Users.AnonymousUserToken; anon != "" && SecretEqual(token, anon) && id.st != nil {
 		return store.Authorization{
 			Token: store.Token{UUID: id.local + "-gj3su-anonymouspublic", OwnerUUID: id.st.AnonymousUserUUID(), Scopes: []string{"GET /"}},
 			User:  store.User{UUID: id.st.AnonymousUserUUID(), IsActive: true},
@@ -174,7 +182,7 @@ func (id *Identity) Authenticate(token, remote string) (store.Authorization, err
 		// cluster can tell what it is (spec 2.5).
 		return id.remoteAuth(token, t)
 	}
-	return store.Authorization{}, identUnauthorized("token is neither a v1 nor a v2 token")
+	return store.Authorization{}, unauthorized("token is neither a v1 nor a v2 token")
 }
 
 // systemAuth is the SystemRootToken's authorization.
@@ -211,9 +219,9 @@ func (id *Identity) localAuth(token, remote string) (store.Authorization, error)
 	a, err := id.st.LookupToken(token, remote)
 	if err != nil {
 		if store.StatusOf(err) == fasthttp.StatusUnauthorized {
-			return a, WrapError(fasthttp.StatusUnauthorized, "Not logged in", err)
+			return a, request.WrapError(fasthttp.StatusUnauthorized, "Not logged in", err)
 		}
-		return a, identStoreError(err)
+		return a, StoreError(err)
 	}
 	return a, nil
 }
@@ -227,20 +235,20 @@ func (id *Identity) remoteAuth(token string, t signing.Token) (store.Authorizati
 		cluster = lc
 	} else if k, ok := store.KindOfUUID(t.UUID); !ok || k != store.APIClientAuthorizations {
 		// "v2/zzzzzz-gj3su-.../..." must not be sent to cluster zzzzz
-		return store.Authorization{}, identUnauthorized("token uuid %q is not a token uuid", t.UUID)
+		return store.Authorization{}, unauthorized("token uuid %q is not a token uuid", t.UUID)
 	}
 	if !signing.IsClusterID(cluster) {
-		return store.Authorization{}, identUnauthorized("token uuid %q names no cluster", t.UUID)
+		return store.Authorization{}, unauthorized("token uuid %q names no cluster", t.UUID)
 	}
 	rm, ok := id.remotes.Lookup(cluster)
 	if !ok {
-		return store.Authorization{}, identUnauthorized("token issued by unknown cluster %s", cluster)
+		return store.Authorization{}, unauthorized("token issued by unknown cluster %s", cluster)
 	}
 	send := token
 	if cluster != lc && !t.LooksSalted() {
 		s, err := signing.SaltToken(token, id.local)
 		if err != nil {
-			return store.Authorization{}, identUnauthorized("salting token for %s: %w", id.local, err)
+			return store.Authorization{}, unauthorized("salting token for %s: %w", id.local, err)
 		}
 		send = s
 	}
@@ -276,10 +284,10 @@ func (id *Identity) cached(token, remote string, fetch func() (store.Authorizati
 		}
 		id.mu.Lock()
 		defer id.mu.Unlock()
-		if len(id.cache) >= identCacheMax {
+		if len(id.cache) >= cacheMax {
 			id.evictLocked(now)
 		}
-		id.cache[key] = identEntry{auth: a, expires: exp}
+		id.cache[key] = cacheEntry{auth: a, expires: exp}
 		return a, nil
 	})
 	if err != nil {
@@ -296,7 +304,7 @@ func (id *Identity) evictLocked(now time.Time) {
 			delete(id.cache, k)
 		}
 	}
-	n := len(id.cache) - identCacheMax*9/10
+	n := len(id.cache) - cacheMax*9/10
 	for k := range id.cache {
 		if n <= 0 {
 			break
@@ -306,16 +314,16 @@ func (id *Identity) evictLocked(now time.Time) {
 	}
 }
 
-// identRemoteToken is what a cluster answers on api_client_authorizations/current.
-type identRemoteToken struct {
+// remoteToken is what a cluster answers on api_client_authorizations/current.
+type remoteToken struct {
 	UUID      string     `json:"uuid"`
 	OwnerUUID string     `json:"owner_uuid"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	Scopes    []string   `json:"scopes"`
 }
 
-// identRemoteUser is what a cluster answers on users/current.
-type identRemoteUser struct {
+// remoteUser is what a cluster answers on users/current.
+type remoteUser struct {
 	UUID      string `json:"uuid"`
 	Email     string `json:"email"`
 	Username  string `json:"username"`
@@ -325,16 +333,20 @@ type identRemoteUser struct {
 	IsActive  bool   `json:"is_active"`
 }
 
-// identRemoteErrors is the list of error messages a remote cluster gave
+// RemoteErrors is the list of error messages a remote cluster gave
 // with a 5xx answer; the records API renders them after "failed to
 // validate remote token" as Arvados does.
-type identRemoteErrors struct {
+type RemoteErrors struct {
 	cluster string
 	status  int
 	msgs    []string
 }
 
-func (e *identRemoteErrors) Error() string {
+// Msgs returns the remote cluster's own error messages.
+func (e *RemoteErrors) Msgs() []string { return e.msgs }
+
+// Error implements error.
+func (e *RemoteErrors) Error() string {
 	return fmt.Sprintf("cluster %s answered %d: %s", e.cluster, e.status, strings.Join(e.msgs, "; "))
 }
 
@@ -343,19 +355,19 @@ func (e *identRemoteErrors) Error() string {
 // whose answers are trusted as they are); for another cluster the user is
 // mirrored into the store. wantUUID, when not "", is the token uuid the
 // answer must name (the presented v2 token's).
-func (id *Identity) ask(rm *Remote, send, tokenPath, userPath, cluster, wantUUID string) (store.Authorization, time.Time, error) {
+func (id *Identity) ask(rm *remotes.Remote, send, tokenPath, userPath, cluster, wantUUID string) (store.Authorization, time.Time, error) {
 	var a store.Authorization
-	var tok identRemoteToken
+	var tok remoteToken
 	if err := id.askJSON(rm, send, tokenPath, cluster, &tok); err != nil {
 		return a, time.Time{}, err
 	}
 	if k, ok := store.KindOfUUID(tok.UUID); !ok || k != store.APIClientAuthorizations || (cluster != "" && !strings.HasPrefix(tok.UUID, cluster+"-")) {
-		return a, time.Time{}, identUnauthorized("cluster %s answered token uuid %q", rm.ID, tok.UUID)
+		return a, time.Time{}, unauthorized("cluster %s answered token uuid %q", rm.ID, tok.UUID)
 	}
 	if wantUUID != "" && tok.UUID != wantUUID {
-		return a, time.Time{}, identUnauthorized("cluster %s answered token uuid %q for token %s", rm.ID, tok.UUID, wantUUID)
+		return a, time.Time{}, unauthorized("cluster %s answered token uuid %q for token %s", rm.ID, tok.UUID, wantUUID)
 	}
-	var ru identRemoteUser
+	var ru remoteUser
 	if err := id.askJSON(rm, send, userPath, cluster, &ru); err != nil {
 		// As RailsAPI: without the user's record the request fails, unless
 		// a local copy of the token's owner exists.
@@ -367,17 +379,17 @@ func (id *Identity) ask(rm *Remote, send, tokenPath, userPath, cluster, wantUUID
 			return a, time.Time{}, err
 		}
 		id.log.Info("using the local copy of a remote user", "user", local.UUID, "error", err.Error())
-		ru = identRemoteUser{UUID: local.UUID, Email: local.Email, Username: local.Username,
+		ru = remoteUser{UUID: local.UUID, Email: local.Email, Username: local.Username,
 			FirstName: local.FirstName, LastName: local.LastName, IsActive: local.IsActive}
 	}
 	if k, ok := store.KindOfUUID(ru.UUID); !ok || k != store.Users || (cluster != "" && !strings.HasPrefix(ru.UUID, cluster+"-")) {
-		return a, time.Time{}, identUnauthorized("cluster %s answered user uuid %q", rm.ID, ru.UUID)
+		return a, time.Time{}, unauthorized("cluster %s answered user uuid %q", rm.ID, ru.UUID)
 	}
 	now := id.now()
 	exp := now.Add(id.refresh)
 	if tok.ExpiresAt != nil {
 		if !tok.ExpiresAt.After(now) {
-			return a, time.Time{}, identUnauthorized("token %s expired at %s", tok.UUID, tok.ExpiresAt)
+			return a, time.Time{}, unauthorized("token %s expired at %s", tok.UUID, tok.ExpiresAt)
 		}
 		if tok.ExpiresAt.Before(exp) {
 			exp = *tok.ExpiresAt
@@ -423,7 +435,7 @@ func (id *Identity) mirror(cluster string, u store.User) (store.User, error) {
 	u.IsAdmin = false
 	m, err := id.st.EnsureUser(u)
 	if err != nil {
-		return u, identStoreError(fmt.Errorf("mirroring user %s of cluster %s: %w", u.UUID, cluster, err))
+		return u, StoreError(fmt.Errorf("mirroring user %s of cluster %s: %w", u.UUID, cluster, err))
 	}
 	return m, nil
 }
@@ -431,45 +443,28 @@ func (id *Identity) mirror(cluster string, u store.User) (store.User, error) {
 // askJSON GETs path at rm with send as the bearer token and decodes a 200
 // answer into v. Status mapping (spec 2.4): 4xx → 401; 5xx → that status
 // with the remote's messages; transport failure → 502.
-func (id *Identity) askJSON(rm *Remote, send, path, cluster string, v any) error {
+func (id *Identity) askJSON(rm *remotes.Remote, send, path, cluster string, v any) error {
 	id.validations.Add(1)
-	status, body, err := rm.identGet(path, send)
+	status, body, err := rm.Get(path, send)
 	if err != nil {
 		id.log.Warn("cannot validate remote token", "cluster", rm.ID, "path", path, "token", signing.Fingerprint(send), "error", err.Error())
-		return WrapError(fasthttp.StatusBadGateway, "failed to validate remote token with cluster "+rm.ID, fmt.Errorf("asking %s at %s: %w", path, rm.BaseURL, err))
+		return request.WrapError(fasthttp.StatusBadGateway, "failed to validate remote token with cluster "+rm.ID, fmt.Errorf("asking %s at %s: %w", path, rm.BaseURL, err))
 	}
 	switch {
 	case status == fasthttp.StatusOK:
 	case status >= 500:
 		id.log.Warn("cannot validate remote token", "cluster", rm.ID, "path", path, "token", signing.Fingerprint(send), "status", status)
-		var eb errorBody
+		var eb request.ErrorBody
 		_ = json.Unmarshal(body, &eb)
-		return WrapError(status, "failed to validate remote token", &identRemoteErrors{cluster: rm.ID, status: status, msgs: eb.Errors})
+		return request.WrapError(status, "failed to validate remote token", &RemoteErrors{cluster: rm.ID, status: status, msgs: eb.Errors})
 	default:
 		id.log.Info("remote cluster refused token", "cluster", rm.ID, "path", path, "token", signing.Fingerprint(send), "status", status)
-		return identUnauthorized("cluster %s answered %d on %s", rm.ID, status, path)
+		return unauthorized("cluster %s answered %d on %s", rm.ID, status, path)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return WrapError(fasthttp.StatusBadGateway, "failed to validate remote token with cluster "+rm.ID, fmt.Errorf("decoding %s from %s: %w", path, rm.BaseURL, err))
+		return request.WrapError(fasthttp.StatusBadGateway, "failed to validate remote token with cluster "+rm.ID, fmt.Errorf("decoding %s from %s: %w", path, rm.BaseURL, err))
 	}
 	return nil
-}
-
-// identGet sends an authenticated GET to the remote's API server and
-// returns the status and a copy of the body.
-func (rm *Remote) identGet(path, token string) (int, []byte, error) {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(rm.BaseURL + path)
-	req.Header.SetMethod(fasthttp.MethodGet)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.SetBytesV("X-Request-Id", AppendRequestID(nil))
-	if err := rm.client.DoTimeout(req, resp, rm.idle); err != nil {
-		return 0, nil, err
-	}
-	return resp.StatusCode(), append([]byte(nil), resp.Body()...), nil
 }
 
 // ValidateToken implements TokenValidator: valid local tokens, the
@@ -478,7 +473,7 @@ func (rm *Remote) identGet(path, token string) (int, []byte, error) {
 func (id *Identity) ValidateToken(_ context.Context, token string) (bool, error) {
 	a, err := id.Authenticate(token, "")
 	if err != nil {
-		if StatusOf(err) == fasthttp.StatusUnauthorized {
+		if request.StatusOf(err) == fasthttp.StatusUnauthorized {
 			return false, nil
 		}
 		return false, err
@@ -495,7 +490,7 @@ func (id *Identity) ValidateToken(_ context.Context, token string) (bool, error)
 			if store.StatusOf(err) == fasthttp.StatusNotFound {
 				return false, nil
 			}
-			return false, identStoreError(err)
+			return false, StoreError(err)
 		}
 		return u.IsActive, nil
 	}
@@ -514,7 +509,7 @@ func (id *Identity) UpgradeV1(_ context.Context, token string) (string, bool, er
 	}
 	a, err := id.localAuth(token, "")
 	if err != nil {
-		if StatusOf(err) == fasthttp.StatusUnauthorized {
+		if request.StatusOf(err) == fasthttp.StatusUnauthorized {
 			return "", false, nil
 		}
 		return "", false, err
@@ -532,7 +527,7 @@ func (id *Identity) CheckLoginClusterForward(token string) error {
 		return nil
 	}
 	if strings.HasPrefix(token, "v2/"+id.local+"-") && !strings.HasPrefix(token, "v2/"+id.local+"-gj3su-anonymouspublic/") {
-		return NewError(fasthttp.StatusUnauthorized, "cannot use a locally issued token to forward a request to our login cluster")
+		return request.NewError(fasthttp.StatusUnauthorized, "cannot use a locally issued token to forward a request to our login cluster")
 	}
 	return nil
 }
@@ -544,17 +539,33 @@ func (id *Identity) Forget() {
 	id.mu.Unlock()
 }
 
-// identStoreError turns a store error into an *HTTPError with the store's
+// identStoreError turns a store error into an *request.HTTPError with the store's
 // status and client message.
-func identStoreError(err error) error {
+func StoreError(err error) error {
 	var se *store.Error
 	if errors.As(err, &se) {
-		return WrapError(se.Status, se.Msg, err)
+		return request.WrapError(se.Status, se.Msg, err)
 	}
-	return WrapError(fasthttp.StatusInternalServerError, "internal server error", err)
+	return request.WrapError(fasthttp.StatusInternalServerError, "internal server error", err)
 }
 
 // identEqual compares secrets in constant time.
-func identEqual(a, b string) bool {
+func SecretEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
+
+// UseRemotes makes the identity layer share the server's remote cluster
+// registry (one HTTP client and one set of limits per cluster).
+func (id *Identity) UseRemotes(r *remotes.Registry) { id.remotes = r }
+
+// CountCurrent counts one users/current or api_client_authorizations/current
+// request answered here (tests use CurrentHits to prove that peers cache
+// validations).
+func (id *Identity) CountCurrent() { id.currentHits.Add(1) }
+
+// CurrentHits returns how many CountCurrent calls there were.
+func (id *Identity) CurrentHits() int64 { return id.currentHits.Load() }
+
+// Validations returns how many validation round trips went to other
+// clusters (or the upstream).
+func (id *Identity) Validations() int64 { return id.validations.Load() }

@@ -1,5 +1,5 @@
 //go:build !race
 
-package keepfed
+package blocks
 
 const raceEnabled = false

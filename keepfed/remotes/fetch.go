@@ -1,4 +1,4 @@
-package keepfed
+package remotes
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/metrics"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/valyala/fasthttp"
 )
 
@@ -19,7 +21,7 @@ import (
 // It moves on to the next service after a connection error, a timeout, a
 // 5xx, a 404 or a wrong Content-Length, and stops at the first 200 (the
 // response is returned with its body not yet read: the caller must
-// releaseRemoteResponse it) or the first 400/401/403 (the remote refused
+// ReleaseResponse it) or the first 400/401/403 (the remote refused
 // the token or signature: 403 with the remote's reason). When every
 // service failed: all 404 → 404, else 502; and unless every answer was a
 // 404 the discovered service list is dropped, so the next request
@@ -27,7 +29,7 @@ import (
 func (rm *Remote) Fetch(method, locator, token, hash string, size int64) (*fasthttp.Response, error) {
 	svcs, err := rm.Services()
 	if err != nil {
-		return nil, WrapError(fasthttp.StatusBadGateway, "remote cluster "+rm.ID+": keep service discovery failed: "+err.Error(), err)
+		return nil, request.WrapError(fasthttp.StatusBadGateway, "remote cluster "+rm.ID+": keep service discovery failed: "+err.Error(), err)
 	}
 	order := make([]KeepService, len(svcs))
 	copy(order, svcs)
@@ -42,7 +44,7 @@ func (rm *Remote) Fetch(method, locator, token, hash string, size int64) (*fasth
 		req.SetRequestURI(svc.BaseURL() + "/" + locator)
 		req.Header.SetMethod(method)
 		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.SetBytesV("X-Request-Id", AppendRequestID(nil))
+		req.Header.SetBytesV("X-Request-Id", request.AppendID(nil))
 		resp.StreamBody = method == fasthttp.MethodGet
 		start := time.Now()
 		var err error
@@ -54,9 +56,9 @@ func (rm *Remote) Fetch(method, locator, token, hash string, size int64) (*fasth
 		fasthttp.ReleaseRequest(req)
 		rm.metrics.RemoteRequest(rm.ID, time.Since(start))
 		if err != nil {
-			class := errorClass(err)
+			class := ErrorClass(err)
 			rm.metrics.RemoteError(rm.ID, class)
-			releaseRemoteResponse(resp, err)
+			ReleaseResponse(resp, err)
 			others++
 			lastErr = fmt.Errorf("%s: %s", svc.BaseURL(), err)
 			continue
@@ -65,31 +67,31 @@ func (rm *Remote) Fetch(method, locator, token, hash string, size int64) (*fasth
 		switch {
 		case status == fasthttp.StatusOK:
 			if cl := resp.Header.ContentLength(); size > 0 && cl != int(size) && !(method == fasthttp.MethodHead && cl < 0) {
-				rm.metrics.RemoteError(rm.ID, ErrClassCorrupt)
-				releaseRemoteResponse(resp, errors.New("wrong content length"))
+				rm.metrics.RemoteError(rm.ID, metrics.ErrClassCorrupt)
+				ReleaseResponse(resp, errors.New("wrong content length"))
 				others++
 				lastErr = fmt.Errorf("%s: Content-Length %d does not match size %d", svc.BaseURL(), cl, size)
 				continue
 			}
 			return resp, nil
 		case status == fasthttp.StatusNotFound:
-			rm.metrics.RemoteError(rm.ID, ErrClassNotFound)
-			releaseRemoteResponse(resp, nil)
+			rm.metrics.RemoteError(rm.ID, metrics.ErrClassNotFound)
+			ReleaseResponse(resp, nil)
 			notFound++
 			lastErr = fmt.Errorf("%s: not found", svc.BaseURL())
 		case status == fasthttp.StatusBadRequest || status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
-			rm.metrics.RemoteError(rm.ID, ErrClassDenied)
-			reason := remoteReason(resp)
-			releaseRemoteResponse(resp, nil)
-			return nil, Errorf(fasthttp.StatusForbidden, "remote cluster %s refused the block request (%d): %s", rm.ID, status, reason)
+			rm.metrics.RemoteError(rm.ID, metrics.ErrClassDenied)
+			reason := Reason(resp)
+			ReleaseResponse(resp, nil)
+			return nil, request.Errorf(fasthttp.StatusForbidden, "remote cluster %s refused the block request (%d): %s", rm.ID, status, reason)
 		default:
-			class := ErrClassOther
+			class := metrics.ErrClassOther
 			if status >= 500 {
-				class = ErrClassServer
+				class = metrics.ErrClassServer
 			}
 			rm.metrics.RemoteError(rm.ID, class)
-			reason := remoteReason(resp)
-			releaseRemoteResponse(resp, nil)
+			reason := Reason(resp)
+			ReleaseResponse(resp, nil)
 			others++
 			lastErr = fmt.Errorf("%s: status %d: %s", svc.BaseURL(), status, reason)
 		}
@@ -98,15 +100,15 @@ func (rm *Remote) Fetch(method, locator, token, hash string, size int64) (*fasth
 		rm.Invalidate()
 	}
 	if others == 0 && notFound > 0 {
-		return nil, Errorf(fasthttp.StatusNotFound, "block not found at remote cluster %s", rm.ID)
+		return nil, request.Errorf(fasthttp.StatusNotFound, "block not found at remote cluster %s", rm.ID)
 	}
-	return nil, WrapError(fasthttp.StatusBadGateway, "remote cluster "+rm.ID+" failed to serve the block: "+lastErr.Error(), lastErr)
+	return nil, request.WrapError(fasthttp.StatusBadGateway, "remote cluster "+rm.ID+" failed to serve the block: "+lastErr.Error(), lastErr)
 }
 
-// releaseRemoteResponse closes the response's body stream (closing the
+// ReleaseResponse closes the response's body stream (closing the
 // connection when err is not nil, so a half-read body is never reused)
 // and releases it.
-func releaseRemoteResponse(resp *fasthttp.Response, err error) {
+func ReleaseResponse(resp *fasthttp.Response, err error) {
 	if bs := resp.BodyStream(); bs != nil {
 		if rc, ok := bs.(fasthttp.ReadCloserWithError); ok && err != nil {
 			rc.CloseWithError(err) //nolint:errcheck // best effort
@@ -117,10 +119,10 @@ func releaseRemoteResponse(resp *fasthttp.Response, err error) {
 	fasthttp.ReleaseResponse(resp)
 }
 
-// remoteReason returns a short text explaining a remote error response:
+// Reason returns a short text explaining a remote error response:
 // the first of {"errors":[...]} when the body is an Arvados JSON error,
 // else the start of the body, else the status text.
-func remoteReason(resp *fasthttp.Response) string {
+func Reason(resp *fasthttp.Response) string {
 	var body []byte
 	if bs := resp.BodyStream(); bs != nil {
 		var buf [1024]byte
@@ -133,7 +135,7 @@ func remoteReason(resp *fasthttp.Response) string {
 		}
 	}
 	body = bytes.TrimSpace(body)
-	var e errorBody
+	var e request.ErrorBody
 	if json.Unmarshal(body, &e) == nil && len(e.Errors) > 0 {
 		return e.Errors[0]
 	}

@@ -1,4 +1,4 @@
-package keepfed
+package blocks
 
 import (
 	"bytes"
@@ -12,6 +12,10 @@ import (
 
 // streamBufSize is the size of the pooled buffers blocks are copied
 // through, and of the tail held back until the block's md5 is verified.
+// HoldBack is how many final bytes of a block a stream holds back until
+// its md5 and size have matched (the whole block when it is smaller).
+const HoldBack = streamBufSize
+
 const streamBufSize = 256 << 10
 
 var streamBufs = sync.Pool{New: func() any { b := make([]byte, streamBufSize); return &b }}

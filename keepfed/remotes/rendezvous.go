@@ -1,4 +1,4 @@
-package keepfed
+package remotes
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package keepfed
+package blocks
 
 import (
 	"errors"
@@ -7,6 +7,10 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/metrics"
+	"github.com/keepfed/keepfed/keepfed/remotes"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/valyala/fasthttp"
 )
 
@@ -14,7 +18,7 @@ import (
 // directory volume (KeepFed.Backend: embedded) or the local Arvados
 // cluster's keepstores (KeepFed.Backend: arvados). The block handlers check
 // locators, signatures, sizes and md5 themselves; a Backend only moves
-// bytes. Errors are *HTTPError where the status matters.
+// bytes. Errors are *request.HTTPError where the status matters.
 type Backend interface {
 	// Read opens the block for reading. locator is the request's
 	// locator (signed), token the caller's token, size the size hint
@@ -43,26 +47,26 @@ type BlockWriter interface {
 // copies Commit stored.
 type replicaCounter interface{ Replicas() int }
 
-// embeddedBackend serves blocks from a Volume.
-type embeddedBackend struct{ v *Volume }
+// EmbeddedBackend serves blocks from a Volume.
+type EmbeddedBackend struct{ V *Volume }
 
-func (b embeddedBackend) Read(_, _, hash string, size int64) (io.Reader, int64, func(error), error) {
-	f, n, err := b.v.Open(hash)
+func (b EmbeddedBackend) Read(_, _, hash string, size int64) (io.Reader, int64, func(error), error) {
+	f, n, err := b.V.Open(hash)
 	if errors.Is(err, ErrBlockNotFound) {
-		return nil, 0, nil, NewError(fasthttp.StatusNotFound, "block not found")
+		return nil, 0, nil, request.NewError(fasthttp.StatusNotFound, "block not found")
 	}
 	if err != nil {
-		return nil, 0, nil, WrapError(fasthttp.StatusInternalServerError, "reading block failed", err)
+		return nil, 0, nil, request.WrapError(fasthttp.StatusInternalServerError, "reading block failed", err)
 	}
 	if size > 0 && n != size {
 		f.Close()
-		return nil, 0, nil, Errorf(fasthttp.StatusNotFound, "block not found with size %d", size)
+		return nil, 0, nil, request.Errorf(fasthttp.StatusNotFound, "block not found with size %d", size)
 	}
 	return f, n, func(error) { f.Close() }, nil
 }
 
 // Head reads the whole block and checks its md5, as keepstore does.
-func (b embeddedBackend) Head(locator, token, hash string, size int64) (int64, error) {
+func (b EmbeddedBackend) Head(locator, token, hash string, size int64) (int64, error) {
 	src, n, release, err := b.Read(locator, token, hash, size)
 	if err != nil {
 		return 0, err
@@ -70,18 +74,18 @@ func (b embeddedBackend) Head(locator, token, hash string, size int64) (int64, e
 	bs, err := newBlockStream(src, hash, n, release)
 	if err != nil {
 		bs.finish(err)
-		return 0, WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
+		return 0, request.WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
 	}
 	if _, err := bs.WriteTo(io.Discard); err != nil {
-		return 0, WrapError(fasthttp.StatusBadGateway, "checksum mismatch in stored data", err)
+		return 0, request.WrapError(fasthttp.StatusBadGateway, "checksum mismatch in stored data", err)
 	}
 	return n, nil
 }
 
-func (b embeddedBackend) NewWriter(hash string, _ int64, _ string) (BlockWriter, error) {
-	w, err := b.v.NewWriter(hash)
+func (b EmbeddedBackend) NewWriter(hash string, _ int64, _ string) (BlockWriter, error) {
+	w, err := b.V.NewWriter(hash)
 	if err != nil {
-		return nil, WrapError(fasthttp.StatusInternalServerError, "cannot store the block", err)
+		return nil, request.WrapError(fasthttp.StatusInternalServerError, "cannot store the block", err)
 	}
 	return w, nil
 }
@@ -91,22 +95,24 @@ func (b embeddedBackend) NewWriter(hash string, _ int64, _ string) (BlockWriter,
 // remote cluster's (same cache, probe order and failover), with the
 // caller's own token.
 type arvadosBackend struct {
-	up *Remote
+	up *remotes.Remote
 }
 
-func newArvadosBackend(cfg *ClusterConfig, m *Metrics) (*arvadosBackend, error) {
+// NewArvadosBackend returns the Backend of the arvados backend: the
+// keepstores of the local cluster, discovered from KeepFed.Upstream.
+func NewArvadosBackend(cfg *config.ClusterConfig, m *metrics.Metrics) (*arvadosBackend, error) {
 	u, err := url.Parse(cfg.KeepFed.Upstream)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("Clusters.%s.KeepFed.Upstream %q is not a URL", cfg.ClusterID, cfg.KeepFed.Upstream)
 	}
 	idle := cfg.API.KeepServiceRequestTimeout.D()
 	if idle <= 0 {
-		idle = defaultIdleTimeout
+		idle = remotes.DefaultIdleTimeout
 	}
-	up := newRemote(cfg.ClusterID, schemeOr(u.Scheme), u.Host, false, false, cfg.KeepFed.DiscoveryTTL.D(), idle, m)
+	up := remotes.NewRemote(cfg.ClusterID, remotes.SchemeOr(u.Scheme), u.Host, false, false, cfg.KeepFed.DiscoveryTTL.D(), idle, m)
 	self, _ := url.Parse(cfg.KeepFed.ExternalURL)
 	if self != nil {
-		up.exclude = self.Scheme + "://" + self.Host
+		up.SetExclude(self.Scheme + "://" + self.Host)
 	}
 	return &arvadosBackend{up: up}, nil
 }
@@ -121,10 +127,10 @@ func (b *arvadosBackend) Read(locator, token, hash string, size int64) (io.Reade
 		n = int64(resp.Header.ContentLength())
 	}
 	if n < 0 || n > MaxBlockSize {
-		releaseRemoteResponse(resp, errors.New("bad size"))
-		return nil, 0, nil, NewError(fasthttp.StatusBadGateway, "keepstore sent a block of unknown or excessive size")
+		remotes.ReleaseResponse(resp, errors.New("bad size"))
+		return nil, 0, nil, request.NewError(fasthttp.StatusBadGateway, "keepstore sent a block of unknown or excessive size")
 	}
-	return resp.BodyStream(), n, func(err error) { releaseRemoteResponse(resp, err) }, nil
+	return resp.BodyStream(), n, func(err error) { remotes.ReleaseResponse(resp, err) }, nil
 }
 
 // Head asks the keepstores (which check the md5 themselves).
@@ -137,7 +143,7 @@ func (b *arvadosBackend) Head(locator, token, hash string, size int64) (int64, e
 	if n <= 0 {
 		n = int64(resp.Header.ContentLength())
 	}
-	releaseRemoteResponse(resp, nil)
+	remotes.ReleaseResponse(resp, nil)
 	return max(n, 0), nil
 }
 
@@ -146,18 +152,18 @@ func (b *arvadosBackend) Head(locator, token, hash string, size int64) (int64, e
 func (b *arvadosBackend) NewWriter(hash string, size int64, token string) (BlockWriter, error) {
 	svcs, err := b.up.Services()
 	if err != nil {
-		return nil, WrapError(fasthttp.StatusBadGateway, "keep service discovery failed", err)
+		return nil, request.WrapError(fasthttp.StatusBadGateway, "keep service discovery failed", err)
 	}
-	order := make([]KeepService, 0, len(svcs))
+	order := make([]remotes.KeepService, 0, len(svcs))
 	for _, s := range svcs {
 		if !s.ReadOnly {
 			order = append(order, s)
 		}
 	}
 	if len(order) == 0 {
-		return nil, NewError(fasthttp.StatusInsufficientStorage, "no writable keep service")
+		return nil, request.NewError(fasthttp.StatusInsufficientStorage, "no writable keep service")
 	}
-	SortProbeOrder(hash, order)
+	remotes.SortProbeOrder(hash, order)
 	pr, pw := io.Pipe()
 	w := &upstreamWriter{pw: pw, done: make(chan error, 1)}
 	path := "/" + hash
@@ -191,7 +197,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 var errWriteAborted = errors.New("block write aborted")
 
-func (w *upstreamWriter) run(up *Remote, order []KeepService, path, token string, size int64, pr *io.PipeReader) {
+func (w *upstreamWriter) run(up *remotes.Remote, order []remotes.KeepService, path, token string, size int64, pr *io.PipeReader) {
 	body := &countingReader{r: pr}
 	var err error
 	for _, svc := range order {
@@ -200,11 +206,11 @@ func (w *upstreamWriter) run(up *Remote, order []KeepService, path, token string
 		req.Header.SetMethod(fasthttp.MethodPut)
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.SetContentType("application/octet-stream")
-		req.Header.SetBytesV("X-Request-Id", AppendRequestID(nil))
+		req.Header.SetBytesV("X-Request-Id", request.AppendID(nil))
 		req.SetBodyStream(body, int(size))
-		err = up.client.Do(req, resp)
+		err = up.Do(req, resp)
 		if err == nil && resp.StatusCode() != fasthttp.StatusOK {
-			err = Errorf(fasthttp.StatusBadGateway, "keepstore %s refused the block (%d): %s", svc.BaseURL(), resp.StatusCode(), remoteReason(resp))
+			err = request.Errorf(fasthttp.StatusBadGateway, "keepstore %s refused the block (%d): %s", svc.BaseURL(), resp.StatusCode(), remotes.Reason(resp))
 		}
 		if err == nil {
 			w.replicas = 1
@@ -236,11 +242,11 @@ func (w *upstreamWriter) Commit() error {
 	w.closed = true
 	w.pw.Close()
 	if err := <-w.done; err != nil {
-		var he *HTTPError
+		var he *request.HTTPError
 		if errors.As(err, &he) {
 			return err
 		}
-		return WrapError(fasthttp.StatusBadGateway, "storing the block on a keepstore failed", err)
+		return request.WrapError(fasthttp.StatusBadGateway, "storing the block on a keepstore failed", err)
 	}
 	return nil
 }

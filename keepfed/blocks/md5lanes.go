@@ -1,4 +1,4 @@
-package keepfed
+package blocks
 
 import (
 	"crypto/md5"

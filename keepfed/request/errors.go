@@ -1,4 +1,8 @@
-package keepfed
+// Package request holds what every keepfed handler shares about one
+// request: the Handler type, errors that carry their HTTP status and the one
+// function that renders them, request ids, and the values the middleware
+// attaches to a request (its API token and its concurrency slot).
+package request
 
 import (
 	"encoding/json"
@@ -60,10 +64,10 @@ func StatusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// errorMessage returns the text sent to the client for err. Errors that are
+// Message returns the text sent to the client for err. Errors that are
 // not *HTTPError are internal: the client gets a generic text, the log gets
 // the detail.
-func errorMessage(err error) string {
+func Message(err error) string {
 	var he *HTTPError
 	if errors.As(err, &he) {
 		return he.Msg
@@ -71,7 +75,8 @@ func errorMessage(err error) string {
 	return "internal server error"
 }
 
-type errorBody struct {
+// ErrorBody is Arvados's error body, {"errors":[...]}.
+type ErrorBody struct {
 	Errors []string `json:"errors"`
 }
 
@@ -81,7 +86,7 @@ type errorBody struct {
 // the X-Request-Id header set by the request id middleware.
 func RenderError(ctx *fasthttp.RequestCtx, err error) {
 	status := StatusOf(err)
-	body, _ := json.Marshal(errorBody{Errors: []string{errorMessage(err)}})
+	body, _ := json.Marshal(ErrorBody{Errors: []string{Message(err)}})
 	ctx.Response.ResetBody()
 	ctx.Response.Header.Del("Content-Length")
 	ctx.SetStatusCode(status)
@@ -94,8 +99,8 @@ func RenderError(ctx *fasthttp.RequestCtx, err error) {
 // errKey stores the rendered error on the request for the access log.
 type errKey struct{}
 
-// requestError returns the error RenderError wrote for this request, if any.
-func requestError(ctx *fasthttp.RequestCtx) error {
+// Rendered returns the error RenderError wrote for this request, if any.
+func Rendered(ctx *fasthttp.RequestCtx) error {
 	err, _ := ctx.UserValue(errKey{}).(error)
 	return err
 }

@@ -1,4 +1,8 @@
-package keepfed
+// Package api is the embedded Arvados API of a keepfed with the embedded
+// backend: the records API (users, api_client_authorizations, groups,
+// links, collections, workflows) over keepfed/store, and the token
+// management endpoint.
+package api
 
 import (
 	"bytes"
@@ -10,57 +14,46 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/identity"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/keepfed/keepfed/keepfed/store"
 	"github.com/keepfed/keepfed/manifest"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/valyala/fasthttp"
 )
 
-// EnableEmbeddedIdentity connects id to the server: id uses the server's
-// remote cluster registry from now on, and, when id has a record store
-// (embedded backend), the server answers the Arvados records API for
-// users, api_client_authorizations, groups, links, collections and
-// workflows under /arvados/v1/ and the token management endpoint
-// POST /_keepfed/tokens (see IssueToken). Call it after New and before
-// Serve; pass the same id as Options.TokenValidator and
-// Options.TokenUpgrader to New.
-func (s *Server) EnableEmbeddedIdentity(id *Identity) {
-	id.remotes = s.remotes
-	if id.st == nil {
-		return
-	}
-	h := &rapiHandler{id: id, st: id.st, ring: s.ring, cfg: s.cfg, now: s.now}
-	for _, k := range store.Kinds {
-		s.router.HandlePrefix("/arvados/v1/"+string(k), h.serve)
-	}
-	s.router.Handle(fasthttp.MethodPost, TokenManagementPath, h.serveIssueToken)
-}
-
-// rapiHandler serves the embedded records API.
-type rapiHandler struct {
-	id   *Identity
+// Handler serves the embedded records API.
+type Handler struct {
+	id   *identity.Identity
 	st   *store.Store
 	ring *signing.KeyRing
-	cfg  *ClusterConfig
+	cfg  *config.ClusterConfig
 	now  func() time.Time
 }
 
-// rapiEmptyBlock is the empty block's hash+size; collections may name it
-// without a signature.
-const rapiEmptyBlock = "d41d8cd98f00b204e9800998ecf8427e+0"
+// New returns the records API of id's store; cfg and ring sign the
+// manifests it returns.
+func New(id *identity.Identity, cfg *config.ClusterConfig, ring *signing.KeyRing, now func() time.Time) *Handler {
+	return &Handler{id: id, st: id.Store(), ring: ring, cfg: cfg, now: now}
+}
 
-// rapiParams are a request's parameters: query string, then the body
+// emptyBlock is the empty block's hash+size; collections may name it
+// without a signature.
+const emptyBlock = "d41d8cd98f00b204e9800998ecf8427e+0"
+
+// params are a request's parameters: query string, then the body
 // (JSON object, urlencoded or multipart form) over it. Values from a JSON
 // body are the JSON text, except strings, which are the string itself, so
 // filters=[...] in a query and {"filters":[...]} in a body read alike.
-type rapiParams map[string]string
+type params map[string]string
 
-// rapiReq is one parsed records API request.
-type rapiReq struct {
+// apiRequest is one parsed records API request.
+type apiRequest struct {
 	kind   store.Kind
 	sub    string // after /arvados/v1/<kind>/: "", "current", a uuid or a PDH
 	method string
-	params rapiParams
+	params params
 	token  string
 	auth   store.Authorization
 	// remote is the ?remote= cluster id given on a route that accepts
@@ -72,23 +65,23 @@ type rapiReq struct {
 // validation failure as Arvados does, {"errors":["failed to validate
 // remote token", <remote's messages>...]}, and leaves every other error
 // to the router.
-func (h *rapiHandler) serve(ctx *fasthttp.RequestCtx) error {
-	rapiSetCORS(&ctx.Response.Header)
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) error {
+	setCORS(&ctx.Response.Header)
 	err := h.dispatch(ctx)
 	if err == nil {
 		return nil
 	}
-	var re *identRemoteErrors
+	var re *identity.RemoteErrors
 	if errors.As(err, &re) {
-		RenderError(ctx, err)
-		body, _ := json.Marshal(errorBody{Errors: append([]string{errorMessage(err)}, re.msgs...)})
+		request.RenderError(ctx, err)
+		body, _ := json.Marshal(request.ErrorBody{Errors: append([]string{request.Message(err)}, re.Msgs()...)})
 		ctx.SetBody(append(body, '\n'))
 		return nil
 	}
 	return err
 }
 
-func (h *rapiHandler) dispatch(ctx *fasthttp.RequestCtx) error {
+func (h *Handler) dispatch(ctx *fasthttp.RequestCtx) error {
 	rest, ok := strings.CutPrefix(string(ctx.Path()), "/arvados/v1/")
 	if !ok {
 		return errNotFound
@@ -101,11 +94,11 @@ func (h *rapiHandler) dispatch(ctx *fasthttp.RequestCtx) error {
 	if string(ctx.Method()) == fasthttp.MethodOptions {
 		return nil // CORS preflight (spec 7.4)
 	}
-	params, err := rapiReadParams(ctx)
+	params, err := readParams(ctx)
 	if err != nil {
 		return err
 	}
-	r := &rapiReq{kind: kind, sub: sub, params: params, method: string(ctx.Method())}
+	r := &apiRequest{kind: kind, sub: sub, params: params, method: string(ctx.Method())}
 	if r.method == fasthttp.MethodPost {
 		if o := ctx.Request.Header.Peek("X-Http-Method-Override"); len(o) > 0 {
 			r.method = strings.ToUpper(string(o))
@@ -113,7 +106,7 @@ func (h *rapiHandler) dispatch(ctx *fasthttp.RequestCtx) error {
 			r.method = strings.ToUpper(o)
 		}
 	}
-	r.token = RequestToken(ctx)
+	r.token = request.Token(ctx)
 	if r.token == "" {
 		r.token = params["api_token"]
 	}
@@ -122,7 +115,7 @@ func (h *rapiHandler) dispatch(ctx *fasthttp.RequestCtx) error {
 		r.remote = params["remote"]
 	}
 	if current {
-		h.id.currentHits.Add(1)
+		h.id.CountCurrent()
 	}
 	if r.auth, err = h.id.Authenticate(r.token, r.remote); err != nil {
 		return err
@@ -153,8 +146,8 @@ func (h *rapiHandler) dispatch(ctx *fasthttp.RequestCtx) error {
 	return errMethod
 }
 
-// rapiSetCORS sets the CORS headers of Arvados's API (spec 7.4).
-func rapiSetCORS(h *fasthttp.ResponseHeader) {
+// setCORS sets the CORS headers of Arvados's API (spec 7.4).
+func setCORS(h *fasthttp.ResponseHeader) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS, PROPFIND, PUT, POST, PATCH, DELETE")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Range, X-Http-Method-Override")
@@ -162,9 +155,9 @@ func rapiSetCORS(h *fasthttp.ResponseHeader) {
 	h.Set("Access-Control-Max-Age", "86486400")
 }
 
-// rapiReadParams collects the query and body parameters.
-func rapiReadParams(ctx *fasthttp.RequestCtx) (rapiParams, error) {
-	p := rapiParams{}
+// readParams collects the query and body parameters.
+func readParams(ctx *fasthttp.RequestCtx) (params, error) {
+	p := params{}
 	for k, v := range ctx.QueryArgs().All() {
 		p[string(k)] = string(v)
 	}
@@ -177,7 +170,7 @@ func rapiReadParams(ctx *fasthttp.RequestCtx) (rapiParams, error) {
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(body, &m); err != nil {
-			return nil, WrapError(fasthttp.StatusBadRequest, "invalid JSON request body: "+err.Error(), err)
+			return nil, request.WrapError(fasthttp.StatusBadRequest, "invalid JSON request body: "+err.Error(), err)
 		}
 		for k, v := range m {
 			var s string
@@ -194,7 +187,7 @@ func rapiReadParams(ctx *fasthttp.RequestCtx) (rapiParams, error) {
 	case "multipart/form-data":
 		f, err := ctx.MultipartForm()
 		if err != nil {
-			return nil, WrapError(fasthttp.StatusBadRequest, "invalid multipart request body", err)
+			return nil, request.WrapError(fasthttp.StatusBadRequest, "invalid multipart request body", err)
 		}
 		for k, vs := range f.Value {
 			if len(vs) > 0 {
@@ -205,14 +198,14 @@ func rapiReadParams(ctx *fasthttp.RequestCtx) (rapiParams, error) {
 	return p, nil
 }
 
-// rapiUnprocessable is a 422 with a client message.
-func rapiUnprocessable(format string, args ...any) *HTTPError {
-	return Errorf(fasthttp.StatusUnprocessableEntity, format, args...)
+// unprocessable is a 422 with a client message.
+func unprocessable(format string, args ...any) *request.HTTPError {
+	return request.Errorf(fasthttp.StatusUnprocessableEntity, format, args...)
 }
 
 // attrs returns the record attributes of a create or update: the
 // parameter named after the type's singular ("collection", ...).
-func (r *rapiReq) attrs() (store.Record, error) {
+func (r *apiRequest) attrs() (store.Record, error) {
 	name := strings.TrimSuffix(string(r.kind), "s")
 	v, ok := r.params[name]
 	if !ok || strings.TrimSpace(v) == "" {
@@ -220,38 +213,38 @@ func (r *rapiReq) attrs() (store.Record, error) {
 	}
 	var rec store.Record
 	if err := json.Unmarshal([]byte(v), &rec); err != nil || rec == nil {
-		return nil, rapiUnprocessable("invalid %s parameter: want a JSON object of attributes", name)
+		return nil, unprocessable("invalid %s parameter: want a JSON object of attributes", name)
 	}
 	return rec, nil
 }
 
 // selectList returns the select parameter (a JSON array of attribute
 // names), or nil.
-func (r *rapiReq) selectList() ([]string, error) {
+func (r *apiRequest) selectList() ([]string, error) {
 	v := strings.TrimSpace(r.params["select"])
 	if v == "" {
 		return nil, nil
 	}
 	var sel []string
 	if err := json.Unmarshal([]byte(v), &sel); err != nil {
-		return nil, rapiUnprocessable("invalid select parameter: want a JSON array of attribute names")
+		return nil, unprocessable("invalid select parameter: want a JSON array of attribute names")
 	}
 	return sel, nil
 }
 
 // listOptions reads filters, where, limit, offset, order and select.
-func (r *rapiReq) listOptions() (store.ListOptions, error) {
+func (r *apiRequest) listOptions() (store.ListOptions, error) {
 	var opts store.ListOptions
 	var err error
 	if f := r.params["filters"]; f != "" {
 		if opts.Filters, err = store.ParseFilters([]byte(f)); err != nil {
-			return opts, identStoreError(err)
+			return opts, identity.StoreError(err)
 		}
 	}
 	if w := strings.TrimSpace(r.params["where"]); w != "" {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(w), &m); err != nil {
-			return opts, rapiUnprocessable("invalid where parameter: want a JSON object")
+			return opts, unprocessable("invalid where parameter: want a JSON object")
 		}
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -269,7 +262,7 @@ func (r *rapiReq) listOptions() (store.ListOptions, error) {
 	if l := strings.TrimSpace(r.params["limit"]); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 0 {
-			return opts, rapiUnprocessable("invalid limit %q", l)
+			return opts, unprocessable("invalid limit %q", l)
 		}
 		if opts.Limit = n; n == 0 {
 			opts.Limit = -1 // Arvados's limit=0: the count only
@@ -278,14 +271,14 @@ func (r *rapiReq) listOptions() (store.ListOptions, error) {
 	if o := strings.TrimSpace(r.params["offset"]); o != "" {
 		n, err := strconv.Atoi(o)
 		if err != nil || n < 0 {
-			return opts, rapiUnprocessable("invalid offset %q", o)
+			return opts, unprocessable("invalid offset %q", o)
 		}
 		opts.Offset = n
 	}
 	if o := strings.TrimSpace(r.params["order"]); o != "" {
 		if strings.HasPrefix(o, "[") {
 			if err := json.Unmarshal([]byte(o), &opts.Order); err != nil {
-				return opts, rapiUnprocessable("invalid order parameter: want a JSON array of strings")
+				return opts, unprocessable("invalid order parameter: want a JSON array of strings")
 			}
 		} else {
 			for _, part := range strings.Split(o, ",") {
@@ -301,7 +294,7 @@ func (r *rapiReq) listOptions() (store.ListOptions, error) {
 // storeSelect returns what to ask the store for given the client's select:
 // unsigned_manifest_text is not a stored attribute, and signing needs
 // manifest_text, trash_at and is_trashed.
-func (r *rapiReq) storeSelect(sel []string) []string {
+func (r *apiRequest) storeSelect(sel []string) []string {
 	if len(sel) == 0 {
 		return nil
 	}
@@ -321,7 +314,7 @@ func (r *rapiReq) storeSelect(sel []string) []string {
 // manifest_text signed for the caller's token (and unsigned_manifest_text
 // when selected), tokens lose api_token when the caller used a salted token
 // or asked with ?remote=, and select keeps only the chosen attributes.
-func (h *rapiHandler) present(r *rapiReq, rec store.Record, sel []string) store.Record {
+func (h *Handler) present(r *apiRequest, rec store.Record, sel []string) store.Record {
 	out := make(store.Record, len(rec)+1)
 	for k, v := range rec {
 		out[k] = v
@@ -329,7 +322,7 @@ func (h *rapiHandler) present(r *rapiReq, rec store.Record, sel []string) store.
 	switch r.kind {
 	case store.Collections:
 		mt := rec.StringAttr("manifest_text")
-		if rapiSelected(sel, "unsigned_manifest_text") {
+		if selected(sel, "unsigned_manifest_text") {
 			out["unsigned_manifest_text"] = mt
 		}
 		if _, ok := rec["manifest_text"]; ok {
@@ -350,7 +343,7 @@ func (h *rapiHandler) present(r *rapiReq, rec store.Record, sel []string) store.
 	return out
 }
 
-func rapiSelected(sel []string, name string) bool {
+func selected(sel []string, name string) bool {
 	for _, f := range sel {
 		if f == name {
 			return true
@@ -362,7 +355,7 @@ func rapiSelected(sel []string, name string) bool {
 // signManifest signs every block of mt for token (spec 3.3) when
 // Collections.BlobSigning is on, the collection is not trashed and mt is
 // not empty; the expiry is now + BlobSigningTTL, or trash_at if earlier.
-func (h *rapiHandler) signManifest(mt, token string, rec store.Record) string {
+func (h *Handler) signManifest(mt, token string, rec store.Record) string {
 	if mt == "" || token == "" || !*h.cfg.Collections.BlobSigning || rec["is_trashed"] == true {
 		return mt
 	}
@@ -380,28 +373,28 @@ func (h *rapiHandler) signManifest(mt, token string, rec store.Record) string {
 // but the empty block must carry a valid +A signature for the caller's
 // token, else 422 naming the first bad locator. The stored text is
 // unsigned.
-func (h *rapiHandler) checkManifest(r *rapiReq, attrs store.Record) error {
+func (h *Handler) checkManifest(r *apiRequest, attrs store.Record) error {
 	v, ok := attrs["manifest_text"]
 	if !ok || v == nil {
 		return nil
 	}
 	mt, ok := v.(string)
 	if !ok {
-		return rapiUnprocessable("invalid manifest_text: want a string")
+		return unprocessable("invalid manifest_text: want a string")
 	}
 	streams, err := manifest.Parse([]byte(mt))
 	if err != nil {
-		return WrapError(fasthttp.StatusUnprocessableEntity, "invalid manifest_text: "+err.Error(), err)
+		return request.WrapError(fasthttp.StatusUnprocessableEntity, "invalid manifest_text: "+err.Error(), err)
 	}
 	if *h.cfg.Collections.BlobSigning {
 		now := h.now().Unix()
 		for _, s := range streams {
 			for _, loc := range s.Locators {
-				if rapiIsEmptyBlock(loc) {
+				if isEmptyBlock(loc) {
 					continue
 				}
 				if err := h.ring.Verify(loc, r.token, now); err != nil {
-					return WrapError(fasthttp.StatusUnprocessableEntity,
+					return request.WrapError(fasthttp.StatusUnprocessableEntity,
 						fmt.Sprintf("invalid signature on locator %s: %s", loc, signing.ErrorClass(err)), err)
 				}
 			}
@@ -411,13 +404,13 @@ func (h *rapiHandler) checkManifest(r *rapiReq, attrs store.Record) error {
 	return nil
 }
 
-// rapiIsEmptyBlock reports whether loc is the empty block, with any hints.
-func rapiIsEmptyBlock(loc string) bool {
-	rest, ok := strings.CutPrefix(loc, rapiEmptyBlock)
+// isEmptyBlock reports whether loc is the empty block, with any hints.
+func isEmptyBlock(loc string) bool {
+	rest, ok := strings.CutPrefix(loc, emptyBlock)
 	return ok && (rest == "" || rest[0] == '+')
 }
 
-func (h *rapiHandler) list(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+func (h *Handler) list(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	opts, err := r.listOptions()
 	if err != nil {
 		return err
@@ -429,15 +422,15 @@ func (h *rapiHandler) list(ctx *fasthttp.RequestCtx, r *rapiReq) error {
 	opts.Select = r.storeSelect(sel)
 	res, err := h.st.List(r.kind, opts, r.auth)
 	if err != nil {
-		return identStoreError(err)
+		return identity.StoreError(err)
 	}
 	for i, rec := range res.Items {
 		res.Items[i] = h.present(r, rec, sel)
 	}
-	return rapiWriteJSON(ctx, res)
+	return writeJSON(ctx, res)
 }
 
-func (h *rapiHandler) get(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+func (h *Handler) get(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	if r.kind == store.Collections && len(r.sub) >= 34 && r.sub[32] == '+' {
 		return h.getByPDH(ctx, r)
 	}
@@ -447,21 +440,21 @@ func (h *rapiHandler) get(ctx *fasthttp.RequestCtx, r *rapiReq) error {
 	}
 	rec, err := h.st.Get(r.kind, r.sub, r.auth)
 	if err != nil {
-		return identStoreError(err)
+		return identity.StoreError(err)
 	}
-	return rapiWriteJSON(ctx, h.present(r, rec, sel))
+	return writeJSON(ctx, h.present(r, rec, sel))
 }
 
 // getByPDH answers GET /arvados/v1/collections/<pdh> (spec 4.6): a
 // readable collection with that content, as {uuid: <pdh>,
 // portable_data_hash, manifest_text (signed), trash_at}.
-func (h *rapiHandler) getByPDH(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+func (h *Handler) getByPDH(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	rec, err := h.st.FindByPDH(r.sub, r.auth)
 	if err != nil {
-		return identStoreError(err)
+		return identity.StoreError(err)
 	}
 	pdh := rec.StringAttr("portable_data_hash")
-	return rapiWriteJSON(ctx, store.Record{
+	return writeJSON(ctx, store.Record{
 		"uuid":               pdh,
 		"portable_data_hash": pdh,
 		"manifest_text":      h.signManifest(rec.StringAttr("manifest_text"), r.token, rec),
@@ -469,7 +462,7 @@ func (h *rapiHandler) getByPDH(ctx *fasthttp.RequestCtx, r *rapiReq) error {
 	})
 }
 
-func (h *rapiHandler) create(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+func (h *Handler) create(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	attrs, err := r.attrs()
 	if err != nil {
 		return err
@@ -481,12 +474,12 @@ func (h *rapiHandler) create(ctx *fasthttp.RequestCtx, r *rapiReq) error {
 	}
 	rec, err := h.st.Create(r.kind, attrs, r.auth)
 	if err != nil {
-		return identStoreError(err)
+		return identity.StoreError(err)
 	}
-	return rapiWriteJSON(ctx, h.present(r, rec, nil))
+	return writeJSON(ctx, h.present(r, rec, nil))
 }
 
-func (h *rapiHandler) update(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+func (h *Handler) update(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	attrs, err := r.attrs()
 	if err != nil {
 		return err
@@ -498,34 +491,34 @@ func (h *rapiHandler) update(ctx *fasthttp.RequestCtx, r *rapiReq) error {
 	}
 	rec, err := h.st.Update(r.kind, r.sub, attrs, r.auth)
 	if err != nil {
-		return identStoreError(err)
+		return identity.StoreError(err)
 	}
-	return rapiWriteJSON(ctx, h.present(r, rec, nil))
+	return writeJSON(ctx, h.present(r, rec, nil))
 }
 
-func (h *rapiHandler) delete(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+func (h *Handler) delete(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	rec, err := h.st.Delete(r.kind, r.sub, r.auth)
 	if err != nil {
-		return identStoreError(err)
+		return identity.StoreError(err)
 	}
-	return rapiWriteJSON(ctx, h.present(r, rec, nil))
+	return writeJSON(ctx, h.present(r, rec, nil))
 }
 
 // getCurrent answers users/current and api_client_authorizations/current
 // for the caller's token.
-func (h *rapiHandler) getCurrent(ctx *fasthttp.RequestCtx, r *rapiReq) error {
+func (h *Handler) getCurrent(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	sys := h.st.System()
 	if r.kind == store.Users {
 		rec, err := h.st.Get(store.Users, r.auth.User.UUID, sys)
 		if err != nil {
-			return identStoreError(err)
+			return identity.StoreError(err)
 		}
-		return rapiWriteJSON(ctx, h.present(r, rec, nil))
+		return writeJSON(ctx, h.present(r, rec, nil))
 	}
 	rec, err := h.st.Get(store.APIClientAuthorizations, r.auth.Token.UUID, sys)
 	if err != nil {
 		if store.StatusOf(err) != fasthttp.StatusNotFound {
-			return identStoreError(err)
+			return identity.StoreError(err)
 		}
 		// The SystemRootToken, the anonymous token or a token validated
 		// by another cluster: not a stored record.
@@ -545,17 +538,45 @@ func (h *rapiHandler) getCurrent(ctx *fasthttp.RequestCtx, r *rapiReq) error {
 			rec["api_token"] = t.APIToken
 		}
 	}
-	return rapiWriteJSON(ctx, h.present(r, rec, nil))
+	return writeJSON(ctx, h.present(r, rec, nil))
 }
 
-// rapiWriteJSON writes v as a 200 JSON answer.
-func rapiWriteJSON(ctx *fasthttp.RequestCtx, v any) error {
+// writeJSON writes v as a 200 JSON answer.
+func writeJSON(ctx *fasthttp.RequestCtx, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return WrapError(fasthttp.StatusInternalServerError, "internal server error", fmt.Errorf("encoding response: %w", err))
+		return request.WrapError(fasthttp.StatusInternalServerError, "internal server error", fmt.Errorf("encoding response: %w", err))
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(append(b, '\n'))
 	return nil
+}
+
+var (
+	errNotFound = request.NewError(fasthttp.StatusNotFound, "not found")
+	errMethod   = request.NewError(fasthttp.StatusMethodNotAllowed, "method not allowed")
+)
+
+// ServeIssueToken is POST identity.TokenManagementPath.
+func (h *Handler) ServeIssueToken(ctx *fasthttp.RequestCtx) error {
+	tok := request.Token(ctx)
+	if tok == "" {
+		return request.NewError(fasthttp.StatusUnauthorized, "management token required")
+	}
+	if !(h.cfg.ManagementToken != "" && identity.SecretEqual(tok, h.cfg.ManagementToken)) &&
+		!(h.cfg.SystemRootToken != "" && identity.SecretEqual(tok, h.cfg.SystemRootToken)) {
+		return request.NewError(fasthttp.StatusForbidden, "management token required")
+	}
+	var req identity.IssueTokenRequest
+	if b := bytes.TrimSpace(ctx.PostBody()); len(b) > 0 {
+		if err := json.Unmarshal(b, &req); err != nil {
+			return request.WrapError(fasthttp.StatusBadRequest, "invalid token request: "+err.Error(), err)
+		}
+	}
+	it, err := identity.CreateUserToken(h.st, req, h.now())
+	if err != nil {
+		return identity.StoreError(err)
+	}
+	return writeJSON(ctx, it)
 }

@@ -1,0 +1,52 @@
+package blocks
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/keepfed/keepfed/keepfed/config"
+	"github.com/keepfed/keepfed/keepfed/metrics"
+	"github.com/keepfed/keepfed/keepfed/remotes"
+	"github.com/keepfed/keepfed/signing"
+)
+
+// Handler serves the Keep block paths: GET and HEAD of local (+A) and
+// remote (+R) locators, PUT of new blocks, and CORS preflights.
+type Handler struct {
+	cfg       *config.ClusterConfig
+	ring      *signing.KeyRing
+	backend   Backend
+	remotes   *remotes.Registry
+	metrics   *metrics.Metrics
+	log       *slog.Logger
+	now       func() time.Time
+	validator TokenValidator
+	upgrader  TokenUpgrader
+}
+
+// Options are what a Handler needs; every field but Validator and
+// Upgrader is required.
+type Options struct {
+	Config  *config.ClusterConfig
+	KeyRing *signing.KeyRing
+	Backend Backend
+	Remotes *remotes.Registry
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Validator, when set, lets tokens other than the SystemRootToken
+	// write blocks.
+	Validator TokenValidator
+	// Upgrader, when set, upgrades v1 tokens before salting them for a
+	// remote cluster.
+	Upgrader TokenUpgrader
+}
+
+// NewHandler returns the block handler.
+func NewHandler(o Options) *Handler {
+	return &Handler{
+		cfg: o.Config, ring: o.KeyRing, backend: o.Backend, remotes: o.Remotes,
+		metrics: o.Metrics, log: o.Logger, now: o.Now,
+		validator: o.Validator, upgrader: o.Upgrader,
+	}
+}
