@@ -1,13 +1,16 @@
 package keepfed
 
 import (
+	"bytes"
 	"context"
 	"sort"
 	"strings"
 
+	"github.com/keepfed/keepfed/keepfed/blocks"
 	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/keepfed/remotes"
 	"github.com/keepfed/keepfed/records"
+	"github.com/valyala/fasthttp"
 )
 
 // remotesResolver lets the record proxy reach the clusters the Remotes
@@ -64,6 +67,17 @@ func (s *Server) newRecordProxy() (*records.Proxy, error) {
 	if cfg.KeepFed.Backend == "arvados" {
 		rc.Upstream = &records.Target{ID: cfg.ClusterID, BaseURL: strings.TrimRight(cfg.KeepFed.Upstream, "/")}
 		rc.LocalPaths = []string{remotes.KeepServicesPath}
+		rc.ServesLocally = s.servesLocally
 	}
 	return records.New(rc)
+}
+
+// servesLocally reports whether this keepfed answers a request itself with
+// the arvados backend: block paths, its own exact routes (discovery
+// document, config, keep services, health, metrics) and its management
+// endpoints. Everything else goes to Upstream.
+func (s *Server) servesLocally(ctx *fasthttp.RequestCtx) bool {
+	p := ctx.Path()
+	return blocks.IsBlockPath(p, ctx.Method()) || s.router.HasExact(p) ||
+		bytes.HasPrefix(p, []byte("/_keepfed/")) || bytes.HasPrefix(p, []byte("/_health/"))
 }

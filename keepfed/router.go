@@ -59,6 +59,12 @@ func (r *Router) HandlePrefix(prefix string, h request.Handler) {
 // HandleBlocks routes Keep block paths to h.
 func (r *Router) HandleBlocks(h request.Handler) { r.blocks = h }
 
+// HasExact reports whether a route was registered for exactly path.
+func (r *Router) HasExact(path []byte) bool {
+	_, ok := r.exact[string(path)]
+	return ok
+}
+
 // ServeFastHTTP is the router as a fasthttp.RequestHandler.
 func (r *Router) ServeFastHTTP(ctx *fasthttp.RequestCtx) {
 	if err := r.dispatch(ctx); err != nil {

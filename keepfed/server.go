@@ -8,6 +8,7 @@ package keepfed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,7 @@ type Server struct {
 	checkFwd  func(token, cluster string) error
 
 	keepServicesBody []byte
+	tlsConfig        *tls.Config
 	proxy            *records.Proxy
 	srv              *fasthttp.Server
 
@@ -137,7 +139,17 @@ func New(cfg *config.ClusterConfig, opts Options) (*Server, error) {
 		Metrics: s.metrics, Logger: s.log, Now: s.now,
 		Validator: s.validator, Upgrader: s.upgrader,
 	})
+	docs, err := s.newClientDocs()
+	if err != nil {
+		return nil, err
+	}
 	s.routes()
+	s.clientRoutes(docs)
+	if cfg.TLSEnabled() {
+		if s.tlsConfig, err = loadTLS(cfg); err != nil {
+			return nil, err
+		}
+	}
 	s.srv = &fasthttp.Server{
 		Handler:               s.Handler(),
 		Name:                  "keepfed",
@@ -160,7 +172,6 @@ func (s *Server) routes() {
 	r := s.router
 	r.Handle(fasthttp.MethodGet, "/_health/ping", s.managementAuth(s.handlePing))
 	r.Handle(fasthttp.MethodGet, "/metrics", s.managementAuth(s.handleMetrics))
-	r.Handle(fasthttp.MethodGet, remotes.KeepServicesPath, s.handleKeepServices)
 	r.HandleBlocks(s.blocks.Serve)
 }
 
@@ -219,6 +230,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		return nil
 	}
 	ln = markListener{ln}
+	if s.tlsConfig != nil {
+		ln = tls.NewListener(ln, s.tlsConfig)
+	}
 	s.ln = ln
 	s.mu.Unlock()
 	if err := s.srv.Serve(ln); err != nil {
@@ -281,7 +295,7 @@ func (s *Server) protocolError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status = fasthttp.StatusRequestEntityTooLarge
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
-		if mc, ok := ctx.Conn().(*markConn); ok && !mc.used.Load() {
+		if mc, ok := unwrapConn(ctx.Conn()).(*markConn); ok && !mc.used.Load() {
 			// A new connection that sent nothing before the read
 			// timeout: clients open connections ahead of need, and an
 			// answer written here would be read as the answer to the
@@ -293,6 +307,31 @@ func (s *Server) protocolError(ctx *fasthttp.RequestCtx, err error) {
 		status = fasthttp.StatusRequestTimeout
 	}
 	request.RenderError(ctx, request.WrapError(status, "cannot parse the request", err))
+}
+
+// unwrapConn returns the connection under TLS, if c is a TLS connection.
+func unwrapConn(c net.Conn) net.Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return c
+}
+
+// loadTLS reads TLS.Certificate and TLS.Key.
+func loadTLS(cfg *config.ClusterConfig) (*tls.Config, error) {
+	certPath, err := config.TLSFile(cfg.TLS.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("Clusters.%s.TLS.Certificate: %w", cfg.ClusterID, err)
+	}
+	keyPath, err := config.TLSFile(cfg.TLS.Key)
+	if err != nil {
+		return nil, fmt.Errorf("Clusters.%s.TLS.Key: %w", cfg.ClusterID, err)
+	}
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("Clusters.%s.TLS: loading the certificate and key: %w", cfg.ClusterID, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // markListener marks each connection once it has sent a byte (see

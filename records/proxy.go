@@ -7,6 +7,7 @@
 package records
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -134,6 +135,12 @@ type Config struct {
 	// Upstream (keepfed answers keep_services/accessible itself, so that
 	// clients use it as their keep service).
 	LocalPaths []string
+	// ServesLocally, when set with Upstream, names the other requests
+	// next serves (block paths, management endpoints); every request it
+	// does not claim, inside /arvados/v1/ or not, goes to Upstream, so a
+	// client can use keepfed as its API host. Without it only
+	// /arvados/v1/ paths go upstream.
+	ServesLocally func(ctx *fasthttp.RequestCtx) bool
 	// Logger receives one line per failed remote request. Nil: discard.
 	Logger *slog.Logger
 }
@@ -218,8 +225,16 @@ func (p *Proxy) Middleware(next fasthttp.RequestHandler) fasthttp.RequestHandler
 	local := next
 	if p.cfg.Upstream != nil {
 		local = func(ctx *fasthttp.RequestCtx) {
-			if !isAPIPath(ctx.Path()) || p.isLocalPath(ctx.Path()) {
+			if p.isLocalPath(ctx.Path()) {
 				next(ctx)
+				return
+			}
+			if sl := p.cfg.ServesLocally; (sl == nil && !isAPIPath(ctx.Path())) || (sl != nil && sl(ctx)) {
+				next(ctx)
+				return
+			}
+			if isWebsocketUpgrade(&ctx.Request.Header) {
+				p.fail(ctx, errorf(fasthttp.StatusNotImplemented, "websocket upgrades are not proxied: connect to Services.Websocket directly"))
 				return
 			}
 			if err := p.forward(ctx, forwarding{target: *p.cfg.Upstream, upstream: true}); err != nil {
@@ -386,6 +401,12 @@ func parseBaseURL(s string) (isTLS bool, addr, host string, err error) {
 }
 
 // isAPIPath reports whether path is under /arvados/v1/ (or is it).
+// isWebsocketUpgrade reports whether the request asks to switch to the
+// websocket protocol.
+func isWebsocketUpgrade(h *fasthttp.RequestHeader) bool {
+	return bytes.EqualFold(h.Peek("Upgrade"), []byte("websocket"))
+}
+
 func isAPIPath(path []byte) bool {
 	const prefix = "/arvados/v1"
 	return len(path) >= len(prefix) && string(path[:len(prefix)]) == prefix &&

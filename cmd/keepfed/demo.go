@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -94,6 +96,7 @@ type demo struct {
 	home     *demoCluster
 	remote   *demoCluster
 	client   *http.Client
+	roots    *x509.CertPool  // the clusters' certificates, for client
 	ctx      context.Context // cancelled by Ctrl-C during the steps
 	step     int
 
@@ -115,6 +118,7 @@ type demoCluster struct {
 	cfg     *config.ClusterConfig
 	srv     *keepfed.Server
 	url     string
+	cert    string // its TLS certificate (PEM)
 	logFile *os.File
 	log     *demoLog
 	done    chan error
@@ -175,7 +179,10 @@ func (l *demoLog) tokenFingerprints() map[string]int {
 }
 
 func (d *demo) run() error {
-	d.client = &http.Client{Timeout: 30 * time.Second}
+	d.roots = x509.NewCertPool()
+	d.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: d.roots, MinVersion: tls.VersionTLS12},
+	}}
 	var cancel context.CancelFunc
 	d.ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
@@ -288,8 +295,10 @@ func (d *demo) start() error {
 		return err
 	}
 	peers := map[string]config.RemoteClusterConfig{
-		demoHomeID:   {Host: lh.Addr().String(), Scheme: "http", Proxy: true, ActivateUsers: true},
-		demoRemoteID: {Host: lr.Addr().String(), Scheme: "http", Proxy: true, ActivateUsers: true},
+		// Insecure: each demo cluster has its own self-signed
+		// certificate, which the other cannot verify.
+		demoHomeID:   {Host: lh.Addr().String(), Scheme: "https", Insecure: true, Proxy: true, ActivateUsers: true},
+		demoRemoteID: {Host: lr.Addr().String(), Scheme: "https", Insecure: true, Proxy: true, ActivateUsers: true},
 	}
 	if d.home, err = d.startCluster(demoHomeID, lh, peers); err != nil {
 		lr.Close()
@@ -308,6 +317,11 @@ func (d *demo) start() error {
 	return nil
 }
 
+// trust adds a cluster's certificate to the roots the demo's client
+// verifies against (before the cluster serves: the pool is not changed
+// while requests use it).
+func (d *demo) trust(cert *x509.Certificate) { d.roots.AddCert(cert) }
+
 // demoListen binds addr with an error that names the cluster and the flag.
 func demoListen(id, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -322,7 +336,7 @@ func demoListen(id, addr string) (net.Listener, error) {
 }
 
 // demoConfig is a cluster's config file, as an operator would write it.
-func demoConfig(id, listen, dataDir string, peers map[string]config.RemoteClusterConfig) string {
+func demoConfig(id, listen, dataDir, certPath, keyPath string, peers map[string]config.RemoteClusterConfig) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# keepfed demo cluster %s, written by \"keepfed demo\". Throwaway secrets.\n", id)
 	fmt.Fprintf(&b, "Clusters:\n  %s:\n", id)
@@ -333,9 +347,10 @@ func demoConfig(id, listen, dataDir string, peers map[string]config.RemoteCluste
 	fmt.Fprintf(&b, "    RemoteClusters:\n")
 	for _, pid := range []string{demoHomeID, demoRemoteID} {
 		p := peers[pid]
-		fmt.Fprintf(&b, "      %s:\n        Host: %s\n        Scheme: %s\n        Proxy: %t\n        ActivateUsers: %t\n", pid, p.Host, p.Scheme, p.Proxy, p.ActivateUsers)
+		fmt.Fprintf(&b, "      %s:\n        Host: %s\n        Scheme: %s\n        Insecure: %t\n        Proxy: %t\n        ActivateUsers: %t\n", pid, p.Host, p.Scheme, p.Insecure, p.Proxy, p.ActivateUsers)
 	}
-	fmt.Fprintf(&b, "    KeepFed:\n      Listen: %s\n      ExternalURL: http://%s\n      DataDir: %s\n      ShutdownTimeout: 10s\n", listen, listen, strconv.Quote(dataDir))
+	fmt.Fprintf(&b, "    TLS:\n      Certificate: %s\n      Key: %s\n", strconv.Quote(certPath), strconv.Quote(keyPath))
+	fmt.Fprintf(&b, "    KeepFed:\n      Listen: %s\n      ExternalURL: https://%s\n      DataDir: %s\n      ShutdownTimeout: 10s\n", listen, listen, strconv.Quote(dataDir))
 	return b.String()
 }
 
@@ -355,7 +370,14 @@ func (d *demo) startCluster(id string, ln net.Listener, peers map[string]config.
 		ln.Close()
 		return nil, fmt.Errorf("%s: data directory is not writable: %w", id, err)
 	}
-	if err := os.WriteFile(c.config, []byte(demoConfig(id, ln.Addr().String(), filepath.Join(c.dir, "data"), peers)), 0o600); err != nil {
+	certPath, keyPath, cert, err := writeDemoCert(filepath.Join(c.dir, "tls"), id)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("%s: %w", id, err)
+	}
+	d.trust(cert)
+	c.cert = certPath
+	if err := os.WriteFile(c.config, []byte(demoConfig(id, ln.Addr().String(), filepath.Join(c.dir, "data"), certPath, keyPath, peers)), 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("%s: writing the config file: %w", id, err)
 	}
@@ -755,12 +777,20 @@ func (d *demo) printCurl() {
 	fmt.Fprintf(w, "\nTry it yourself (the token is a throwaway local one):\n\n")
 	fmt.Fprintf(w, "  export ARVADOS_API_TOKEN=%s\n\n", d.token)
 	fmt.Fprintf(w, "  # the collection record, proxied by %s from %s (+R locators)\n", demoHomeID, demoRemoteID)
-	fmt.Fprintf(w, "  curl -sS -H \"Authorization: Bearer $ARVADOS_API_TOKEN\" %s/arvados/v1/collections/%s\n\n", d.home.url, d.uuid)
+	fmt.Fprintf(w, "  curl -sS --cacert %s -H \"Authorization: Bearer $ARVADOS_API_TOKEN\" %s/arvados/v1/collections/%s\n\n", d.home.cert, d.home.url, d.uuid)
 	fmt.Fprintf(w, "  # a block of %s, streamed and md5-checked by %s\n", demoRemoteID, demoHomeID)
-	fmt.Fprintf(w, "  curl -sS -H \"Authorization: Bearer $ARVADOS_API_TOKEN\" '%s/%s' | md5sum\n\n", d.home.url, loc)
+	fmt.Fprintf(w, "  curl -sS --cacert %s -H \"Authorization: Bearer $ARVADOS_API_TOKEN\" '%s/%s' | md5sum\n\n", d.home.cert, d.home.url, loc)
 	fmt.Fprintf(w, "  # the keep services clients of %s discover\n", demoHomeID)
-	fmt.Fprintf(w, "  curl -sS -H \"Authorization: Bearer $ARVADOS_API_TOKEN\" %s/arvados/v1/keep_services/accessible\n\n", d.home.url)
+	fmt.Fprintf(w, "  curl -sS --cacert %s -H \"Authorization: Bearer $ARVADOS_API_TOKEN\" %s/arvados/v1/keep_services/accessible\n\n", d.home.cert, d.home.url)
 	fmt.Fprintf(w, "  # health and metrics (ManagementToken of %s)\n", demoHomeID)
-	fmt.Fprintf(w, "  curl -sS -H 'Authorization: Bearer %s' %s/_health/ping\n", d.home.cfg.ManagementToken, d.home.url)
-	fmt.Fprintf(w, "  curl -sS -H 'Authorization: Bearer %s' %s/metrics\n", d.home.cfg.ManagementToken, d.home.url)
+	fmt.Fprintf(w, "  curl -sS --cacert %s -H 'Authorization: Bearer %s' %s/_health/ping\n", d.home.cert, d.home.cfg.ManagementToken, d.home.url)
+	fmt.Fprintf(w, "  curl -sS --cacert %s -H 'Authorization: Bearer %s' %s/metrics\n", d.home.cert, d.home.cfg.ManagementToken, d.home.url)
+	host := strings.TrimPrefix(d.home.url, "https://")
+	env := fmt.Sprintf("ARVADOS_API_HOST=%s ARVADOS_API_HOST_INSECURE=1 ARVADOS_API_TOKEN=%s", host, d.token)
+	fmt.Fprintf(w, "\n  # real Arvados clients (Python SDK: arv-get, arv-ls, arv-put; Go SDK; arvados-client), with their defaults\n")
+	fmt.Fprintf(w, "  %s arv-ls %s\n", env, d.uuid)
+	fmt.Fprintf(w, "  %s arv-get %s/ ./%s/\n", env, d.uuid, d.uuid)
+	fmt.Fprintf(w, "  %s arv-get %s/ ./by-pdh/\n", env, d.pdh)
+	fmt.Fprintf(w, "  %s arv-put FILE\n", env)
+	fmt.Fprintf(w, "  %s python3 -c 'import arvados; print(arvados.api(\"v1\").collections().get(uuid=\"%s\").execute()[\"portable_data_hash\"])'\n", env, d.uuid)
 }

@@ -57,7 +57,8 @@ func TestDemoExit(t *testing.T) {
 				"[5] read every file's blocks through xhome", "[6] what xrmte saw",
 				"file ./README.txt", "file ./data/squares.csv", "file ./data/random.bin",
 				"+Rxrmte-", "seen by xrmte: 0 times",
-				"curl -sS -H \"Authorization: Bearer $ARVADOS_API_TOKEN\" http://127.0.0.1:",
+				"curl -sS --cacert ", "-H \"Authorization: Bearer $ARVADOS_API_TOKEN\" https://127.0.0.1:",
+				"ARVADOS_API_HOST=127.0.0.1:", "ARVADOS_API_HOST_INSECURE=1 ARVADOS_API_TOKEN=v2/xhome-gj3su-", " arv-get xrmte-4zz18-",
 				"export ARVADOS_API_TOKEN=v2/xhome-gj3su-",
 			} {
 				assert.Contains(t, out, want)
@@ -72,6 +73,9 @@ func TestDemoExit(t *testing.T) {
 					assert.Equal(t, filepath.Join(dir, id, "data"), cfg.KeepFed.DataDir)
 					assert.FileExists(t, filepath.Join(dir, id, "data", identity.EmbeddedStoreFile))
 					assert.Len(t, cfg.RemoteClusters, 2)
+					assert.True(t, cfg.TLSEnabled(), "the demo serves HTTPS")
+					assert.True(t, strings.HasPrefix(cfg.KeepFed.ExternalURL, "https://"), cfg.KeepFed.ExternalURL)
+					assert.FileExists(t, filepath.Join(dir, id, "tls", "cert.pem"))
 				}
 				return
 			}
@@ -154,7 +158,7 @@ func TestDemoServesUntilSignal(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, url, out.String())
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), 5*time.Second)
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "https://"), 5*time.Second)
 	require.NoError(t, err)
 	conn.Close()
 
@@ -166,7 +170,7 @@ func TestDemoServesUntilSignal(t *testing.T) {
 		t.Fatal("demo did not stop within 30s of SIGINT")
 	}
 	assert.Contains(t, out.String(), "interrupt: shutting down")
-	_, err = net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), 5*time.Second)
+	_, err = net.DialTimeout("tcp", strings.TrimPrefix(url, "https://"), 5*time.Second)
 	assert.Error(t, err, "the home cluster no longer listens")
 }
 

@@ -54,7 +54,9 @@ type apiRequest struct {
 	sub    string // after /arvados/v1/<kind>/: "", "current", a uuid or a PDH
 	method string
 	params params
-	token  string
+	// body is a JSON object body's top-level values, or nil.
+	body  map[string]json.RawMessage
+	token string
 	auth   store.Authorization
 	// remote is the ?remote= cluster id given on a route that accepts
 	// salted tokens.
@@ -94,11 +96,11 @@ func (h *Handler) dispatch(ctx *fasthttp.RequestCtx) error {
 	if string(ctx.Method()) == fasthttp.MethodOptions {
 		return nil // CORS preflight (spec 7.4)
 	}
-	params, err := readParams(ctx)
+	params, top, err := readParams(ctx)
 	if err != nil {
 		return err
 	}
-	r := &apiRequest{kind: kind, sub: sub, params: params, method: string(ctx.Method())}
+	r := &apiRequest{kind: kind, sub: sub, params: params, body: top, method: string(ctx.Method())}
 	if r.method == fasthttp.MethodPost {
 		if o := ctx.Request.Header.Peek("X-Http-Method-Override"); len(o) > 0 {
 			r.method = strings.ToUpper(string(o))
@@ -155,9 +157,12 @@ func setCORS(h *fasthttp.ResponseHeader) {
 	h.Set("Access-Control-Max-Age", "86486400")
 }
 
-// readParams collects the query and body parameters.
-func readParams(ctx *fasthttp.RequestCtx) (params, error) {
+// readParams collects the query and body parameters, and a JSON object
+// body's top-level values as they were sent (nil for other bodies), from
+// which attrs takes top-level attributes.
+func readParams(ctx *fasthttp.RequestCtx) (params, map[string]json.RawMessage, error) {
 	p := params{}
+	var top map[string]json.RawMessage
 	for k, v := range ctx.QueryArgs().All() {
 		p[string(k)] = string(v)
 	}
@@ -166,12 +171,13 @@ func readParams(ctx *fasthttp.RequestCtx) (params, error) {
 	case "application/json":
 		body := bytes.TrimSpace(ctx.PostBody())
 		if len(body) == 0 {
-			return p, nil
+			return p, nil, nil
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(body, &m); err != nil {
-			return nil, request.WrapError(fasthttp.StatusBadRequest, "invalid JSON request body: "+err.Error(), err)
+			return nil, nil, request.WrapError(fasthttp.StatusBadRequest, "invalid JSON request body: "+err.Error(), err)
 		}
+		top = m
 		for k, v := range m {
 			var s string
 			if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil {
@@ -187,7 +193,7 @@ func readParams(ctx *fasthttp.RequestCtx) (params, error) {
 	case "multipart/form-data":
 		f, err := ctx.MultipartForm()
 		if err != nil {
-			return nil, request.WrapError(fasthttp.StatusBadRequest, "invalid multipart request body", err)
+			return nil, nil, request.WrapError(fasthttp.StatusBadRequest, "invalid multipart request body", err)
 		}
 		for k, vs := range f.Value {
 			if len(vs) > 0 {
@@ -195,7 +201,7 @@ func readParams(ctx *fasthttp.RequestCtx) (params, error) {
 			}
 		}
 	}
-	return p, nil
+	return p, top, nil
 }
 
 // unprocessable is a 422 with a client message.
@@ -203,17 +209,36 @@ func unprocessable(format string, args ...any) *request.HTTPError {
 	return request.Errorf(fasthttp.StatusUnprocessableEntity, format, args...)
 }
 
-// attrs returns the record attributes of a create or update: the
-// parameter named after the type's singular ("collection", ...).
+// attrs returns the record attributes of a create or update, in any of
+// the shapes Arvados accepts: the parameter named after the type's
+// singular ("collection"), as a JSON object in a JSON body or as JSON text
+// in the query or a form; or, as Rails' parameter wrapping does, the
+// top-level keys of a JSON body that are attributes of the type (what the
+// Python SDK's save_new and arv-copy send). A request with neither is
+// refused with 422 rather than answered with an empty record: nothing a
+// client sent may be silently dropped.
 func (r *apiRequest) attrs() (store.Record, error) {
-	name := strings.TrimSuffix(string(r.kind), "s")
-	v, ok := r.params[name]
-	if !ok || strings.TrimSpace(v) == "" {
-		return store.Record{}, nil
+	name := r.kind.Singular()
+	if v, ok := r.params[name]; ok && strings.TrimSpace(v) != "" {
+		var rec store.Record
+		if err := json.Unmarshal([]byte(v), &rec); err != nil || rec == nil {
+			return nil, unprocessable("invalid %s parameter: want a JSON object of attributes", name)
+		}
+		return rec, nil
 	}
-	var rec store.Record
-	if err := json.Unmarshal([]byte(v), &rec); err != nil || rec == nil {
-		return nil, unprocessable("invalid %s parameter: want a JSON object of attributes", name)
+	rec := store.Record{}
+	for k, raw := range r.body {
+		if !r.kind.HasAttribute(k) {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, unprocessable("invalid value for %s attribute %q", name, k)
+		}
+		rec[k] = v
+	}
+	if len(rec) == 0 {
+		return nil, unprocessable("no %s attributes in the request: send {\"%s\": {...}} or the attributes at the top level of a JSON body", name, name)
 	}
 	return rec, nil
 }
@@ -332,6 +357,9 @@ func (h *Handler) present(r *apiRequest, rec store.Record, sel []string) store.R
 		if r.auth.Salted || r.remote != "" {
 			out["api_token"] = nil
 		}
+	}
+	if u := rec.UUID(); u != "" && r.kind != store.APIClientAuthorizations {
+		out["href"] = "/" + string(r.kind) + "/" + u
 	}
 	if len(sel) > 0 {
 		proj := make(store.Record, len(sel))
@@ -472,11 +500,51 @@ func (h *Handler) create(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 			return err
 		}
 	}
+	if isTrue(r.params["ensure_unique_name"]) {
+		if err := h.uniqueName(r, attrs); err != nil {
+			return err
+		}
+	}
 	rec, err := h.st.Create(r.kind, attrs, r.auth)
 	if err != nil {
 		return identity.StoreError(err)
 	}
 	return writeJSON(ctx, h.present(r, rec, nil))
+}
+
+// isTrue reads a boolean request parameter as Rails does.
+func isTrue(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "t", "yes":
+		return true
+	}
+	return false
+}
+
+// uniqueName makes a new record's name unique among its owner's records of
+// the same type, as ensure_unique_name does in Arvados: a taken name gets
+// " (<creation time>)" appended.
+func (h *Handler) uniqueName(r *apiRequest, attrs store.Record) error {
+	name, _ := attrs["name"].(string)
+	if name == "" || !r.kind.HasAttribute("name") {
+		return nil
+	}
+	owner, _ := attrs["owner_uuid"].(string)
+	if owner == "" {
+		owner = r.auth.User.UUID
+	}
+	res, err := h.st.List(r.kind, store.ListOptions{
+		Filters: []store.Filter{{Attr: "owner_uuid", Op: "=", Operand: owner}, {Attr: "name", Op: "=", Operand: name}},
+		Limit:   1,
+		Select:  []string{"uuid"},
+	}, h.st.System())
+	if err != nil {
+		return identity.StoreError(err)
+	}
+	if res.ItemsAvailable > 0 {
+		attrs["name"] = name + " (" + h.now().UTC().Format("2006-01-02T15:04:05.000Z") + ")"
+	}
+	return nil
 }
 
 func (h *Handler) update(ctx *fasthttp.RequestCtx, r *apiRequest) error {

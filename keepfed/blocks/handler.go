@@ -369,6 +369,7 @@ func (h *Handler) putBlock(ctx *fasthttp.RequestCtx) error {
 	hs := strconv.AppendInt(append(lb[:0], info.Hash+"+"...), n, 10)
 	out := h.ring.AppendSigned(make([]byte, 0, 128), string(hs), token, h.now().Add(h.ring.TTL()).Unix())
 	ctx.Response.Header.Set("X-Keep-Replicas-Stored", strconv.Itoa(replicas))
+	ctx.Response.Header.Set("X-Keep-Storage-Classes-Confirmed", "default="+strconv.Itoa(replicas))
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBody(append(out, '\n'))
 	return nil

@@ -65,10 +65,38 @@ type ClusterConfig struct {
 	ManagementToken string `yaml:"ManagementToken"`
 
 	Collections struct {
-		BlobSigning    *bool    `yaml:"BlobSigning"`
-		BlobSigningKey string   `yaml:"BlobSigningKey"`
-		BlobSigningTTL Duration `yaml:"BlobSigningTTL"`
+		BlobSigning          *bool    `yaml:"BlobSigning"`
+		BlobSigningKey       string   `yaml:"BlobSigningKey"`
+		BlobSigningTTL       Duration `yaml:"BlobSigningTTL"`
+		DefaultReplication   int      `yaml:"DefaultReplication"`
+		CollectionVersioning bool     `yaml:"CollectionVersioning"`
+		TrashSweepInterval   Duration `yaml:"TrashSweepInterval"`
 	} `yaml:"Collections"`
+
+	// Services are the cluster's service URLs; keepfed reads the
+	// ExternalURLs to publish them in the exported config.
+	Services struct {
+		Controller     ServiceURLs `yaml:"Controller"`
+		Keepproxy      ServiceURLs `yaml:"Keepproxy"`
+		Keepstore      ServiceURLs `yaml:"Keepstore"`
+		WebDAV         ServiceURLs `yaml:"WebDAV"`
+		WebDAVDownload ServiceURLs `yaml:"WebDAVDownload"`
+		Websocket      ServiceURLs `yaml:"Websocket"`
+		Workbench1     ServiceURLs `yaml:"Workbench1"`
+		Workbench2     ServiceURLs `yaml:"Workbench2"`
+	} `yaml:"Services"`
+
+	// TLS is the server certificate: when Certificate and Key are both
+	// set, keepfed serves HTTPS on KeepFed.Listen.
+	TLS struct {
+		// Certificate is a PEM file: a path, or a file:// URL.
+		Certificate string `yaml:"Certificate"`
+		// Key is the certificate's PEM private key: a path or file:// URL.
+		Key string `yaml:"Key"`
+		// Insecure is Arvados's flag for its internal clients; keepfed
+		// reads it only so that it does not warn about it.
+		Insecure bool `yaml:"Insecure"`
+	} `yaml:"TLS"`
 
 	RemoteClusters map[string]RemoteClusterConfig `yaml:"RemoteClusters"`
 
@@ -92,6 +120,12 @@ type ClusterConfig struct {
 	} `yaml:"API"`
 
 	KeepFed KeepFedConfig `yaml:"KeepFed"`
+}
+
+// ServiceURLs is one Clusters.<id>.Services.<service> entry.
+type ServiceURLs struct {
+	ExternalURL  string         `yaml:"ExternalURL"`
+	InternalURLs map[string]any `yaml:"InternalURLs"`
 }
 
 // RemoteClusterConfig is Clusters.<id>.RemoteClusters.<remote>.
@@ -147,6 +181,8 @@ const (
 	DefaultDiscoveryTTL          = 5 * time.Minute
 	DefaultMaxRequestsPerRemote  = 32
 	DefaultListen                = "127.0.0.1:9002"
+	DefaultReplication           = 2
+	DefaultTrashSweepInterval    = 60 * time.Second
 )
 
 // LoadConfig reads an Arvados config file and returns the cluster named id
@@ -226,6 +262,18 @@ func (c *ClusterConfig) applyDefaults() error {
 	if c.Collections.BlobSigningTTL == 0 {
 		c.Collections.BlobSigningTTL = Duration(DefaultBlobSigningTTL)
 	}
+	if c.Collections.DefaultReplication == 0 {
+		c.Collections.DefaultReplication = DefaultReplication
+	}
+	if c.Collections.DefaultReplication < 0 {
+		return fmt.Errorf("Clusters.%s.Collections.DefaultReplication must be at least 1", id)
+	}
+	if c.Collections.TrashSweepInterval == 0 {
+		c.Collections.TrashSweepInterval = Duration(DefaultTrashSweepInterval)
+	}
+	if (c.TLS.Certificate == "") != (c.TLS.Key == "") {
+		return fmt.Errorf("Clusters.%s.TLS: Certificate and Key must be set together", id)
+	}
 	if c.Login.RemoteTokenRefresh == 0 {
 		c.Login.RemoteTokenRefresh = Duration(DefaultRemoteTokenRefresh)
 	}
@@ -253,6 +301,9 @@ func (c *ClusterConfig) applyDefaults() error {
 	}
 	if k.ExternalURL == "" {
 		k.ExternalURL = "http://" + k.Listen
+		if c.TLSEnabled() {
+			k.ExternalURL = "https://" + k.Listen
+		}
 	}
 	if u, err := url.Parse(k.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("Clusters.%s.KeepFed.ExternalURL %q is not an http(s) URL", id, k.ExternalURL)
@@ -306,6 +357,25 @@ func (c *ClusterConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// TLSEnabled reports whether keepfed serves HTTPS (TLS.Certificate and
+// TLS.Key are set).
+func (c *ClusterConfig) TLSEnabled() bool {
+	return c.TLS.Certificate != "" && c.TLS.Key != ""
+}
+
+// TLSFile turns a TLS.Certificate or TLS.Key value (a path or a file://
+// URL) into a path.
+func TLSFile(v string) (string, error) {
+	if !strings.Contains(v, "://") {
+		return v, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "file" || u.Path == "" {
+		return "", fmt.Errorf("%q is neither a path nor a file:// URL", v)
+	}
+	return u.Path, nil
 }
 
 // KeyRing returns the signing key ring: BlobSigningKey signs, it and

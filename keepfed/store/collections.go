@@ -27,6 +27,16 @@ func collectionHook(old, rec Record) error {
 		return badRequest("portable_data_hash %q does not match manifest_text (%s)", supplied, pdh)
 	}
 	rec["portable_data_hash"] = pdh
+	// file_count and file_size_total as Arvados computes them; a
+	// manifest the grammar refuses has been refused by the API layer
+	// already, so here it only leaves them at zero.
+	n, size, err := manifest.FileStats([]byte(mt))
+	if err != nil {
+		n, size = 0, 0
+	}
+	// stored as JSON numbers come back from the store: float64
+	rec["file_count"] = float64(n)
+	rec["file_size_total"] = float64(size)
 	return nil
 }
 

@@ -60,6 +60,21 @@ func (k Kind) ListKind() string { return kinds[k].arvKind + "List" }
 // Infix returns the uuid infix of the type, e.g. "4zz18".
 func (k Kind) Infix() string { return kinds[k].infix }
 
+// Singular returns the type's singular name, e.g. "collection": the
+// name of the request parameter that holds a record's attributes.
+func (k Kind) Singular() string { return k.singular() }
+
+// HasAttribute reports whether name is an attribute of the type (one a
+// client may send, or one the server maintains and clients send back).
+func (k Kind) HasAttribute(name string) bool {
+	ki := kinds[k]
+	if ki == nil {
+		return false
+	}
+	_, ok := ki.fields[name]
+	return ok || ignoredInput[name]
+}
+
 func (k Kind) singular() string {
 	if ki := kinds[k]; ki != nil {
 		return ki.singular
