@@ -103,5 +103,8 @@ func (r *Router) dispatch(ctx *fasthttp.RequestCtx) error {
 		blocks.SetCORS(&ctx.Response.Header)
 		return nil
 	}
+	// browsers (and arvados-client diagnostics) read even a 404 only
+	// with this header
+	ctx.Response.Header.Set("Access-Control-Allow-Origin", "*")
 	return errNotFound
 }

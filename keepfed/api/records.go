@@ -57,7 +57,7 @@ type apiRequest struct {
 	// body is a JSON object body's top-level values, or nil.
 	body  map[string]json.RawMessage
 	token string
-	auth   store.Authorization
+	auth  store.Authorization
 	// remote is the ?remote= cluster id given on a route that accepts
 	// salted tokens.
 	remote string
@@ -90,7 +90,16 @@ func (h *Handler) dispatch(ctx *fasthttp.RequestCtx) error {
 	}
 	kindStr, sub, _ := strings.Cut(rest, "/")
 	kind, ok := store.ParseKind(kindStr)
-	if !ok || kindStr != string(kind) || strings.Contains(sub, "/") {
+	contentsOf, isContents := "", false
+	if ok && kind == store.Groups {
+		// groups/contents?uuid=X and groups/X/contents
+		if sub == "contents" {
+			isContents = true
+		} else if u, ok := strings.CutSuffix(sub, "/contents"); ok && !strings.Contains(u, "/") {
+			contentsOf, isContents = u, true
+		}
+	}
+	if !ok || kindStr != string(kind) || (strings.Contains(sub, "/") && !isContents) {
 		return errNotFound
 	}
 	if string(ctx.Method()) == fasthttp.MethodOptions {
@@ -128,6 +137,14 @@ func (h *Handler) dispatch(ctx *fasthttp.RequestCtx) error {
 			return errMethod
 		}
 		return h.getCurrent(ctx, r)
+	case isContents:
+		if r.method != fasthttp.MethodGet {
+			return errMethod
+		}
+		if contentsOf == "" {
+			contentsOf = r.params["uuid"]
+		}
+		return h.contents(ctx, r, contentsOf)
 	case sub == "":
 		switch r.method {
 		case fasthttp.MethodGet:

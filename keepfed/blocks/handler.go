@@ -237,7 +237,7 @@ func (h *Handler) readRemote(ctx *fasthttp.RequestCtx, locator, token string) er
 		var lb [64]byte
 		hs := strconv.AppendInt(append(lb[:0], info.Hash+"+"...), size, 10)
 		signed := h.ring.AppendSigned(nil, string(hs), token, h.now().Add(h.ring.TTL()).Unix())
-		ctx.Response.Header.SetBytesV("X-Keep-Locator", signed)
+		setKeepLocator(&ctx.Response.Header, signed)
 	}
 	if method == fasthttp.MethodHead {
 		if _, err := bs.WriteTo(io.Discard); err != nil {
@@ -259,6 +259,20 @@ func classOfStreamError(err error) string {
 		return metrics.ErrClassCorrupt
 	}
 	return remotes.ErrorClass(err)
+}
+
+// setKeepLocator sets X-Keep-Locator and makes sure it is not the last
+// header line: the Python SDK's header parser appends a space to the last
+// header's value (it reads the blank line that ends the headers as a
+// continuation line), and a locator with a trailing space is not one. So
+// X-Request-Id, set first by the middleware, is moved after it.
+func setKeepLocator(h *fasthttp.ResponseHeader, signed []byte) {
+	h.SetBytesV("X-Keep-Locator", signed)
+	if id := h.Peek("X-Request-Id"); len(id) > 0 {
+		id = append([]byte(nil), id...)
+		h.Del("X-Request-Id")
+		h.SetBytesV("X-Request-Id", id)
+	}
 }
 
 // wantsLocalCopy reports whether X-Keep-Signature asks for a local copy:
