@@ -1,9 +1,12 @@
 package keepfed
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,4 +123,64 @@ func TestArvadosBackendListsItself(t *testing.T) {
 	upHost := strings.TrimPrefix(upstream.url, "http://")
 	assert.Contains(t, string(r.body), strings.Split(host, ":")[1], "lists its own port")
 	assert.NotContains(t, string(r.body), strings.Split(upHost, ":")[1], "not the upstream's")
+}
+
+// TestArvadosBackendPassthrough: with the arvados backend every request
+// keepfed does not answer itself reaches Upstream, path, query and token
+// unchanged, so a client can use keepfed as its API host; the bootstrap
+// documents, keep services, health and block paths stay local, and a
+// websocket upgrade is refused rather than half-proxied.
+func TestArvadosBackendPassthrough(t *testing.T) {
+	type seen struct{ method, uri, auth string }
+	var mu sync.Mutex
+	var got []seen
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, seen{r.Method, r.URL.RequestURI(), r.Header.Get("Authorization")})
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"upstream":%q}`, r.URL.Path)
+	}))
+	defer up.Close()
+	cfg := testConfig(t, "zzzzz")
+	cfg.KeepFed.Backend = "arvados"
+	cfg.KeepFed.DataDir = ""
+	cfg.KeepFed.Upstream = up.URL
+	arv := startCluster(t, cfg, Options{})
+	const tok = "v2/zzzzz-gj3su-000000000000001/secret"
+	cases := []struct {
+		method, path string
+		upstream     bool
+		status       int
+	}{
+		{"GET", "/login?return_to=https%3A%2F%2Fwb.example%2F", true, 200},
+		{"GET", "/arvados/v1/container_requests?limit=1", true, 200},
+		{"POST", "/arvados/v1/containers/zzzzz-dz642-000000000000001/lock", true, 200},
+		{"GET", "/auth/joshid?return_to=x", true, 200},
+		{"GET", "/arvados/v1/virtual_machines", true, 200},
+		{"GET", DiscoveryPath, false, 200},
+		{"GET", ConfigPath, false, 200},
+		{"GET", VocabularyPath, false, 200},
+		{"GET", "/arvados/v1/keep_services/accessible", false, 200},
+		{"GET", "/_health/ping", false, 401},
+	}
+	for _, c := range cases {
+		mu.Lock()
+		got = nil
+		mu.Unlock()
+		r := do(t, c.method, arv.url+c.path, tok, nil)
+		assert.Equal(t, c.status, r.status, "%s %s: %s", c.method, c.path, r.body)
+		mu.Lock()
+		if c.upstream {
+			if assert.Len(t, got, 1, "%s %s reaches Upstream", c.method, c.path) {
+				assert.Equal(t, seen{c.method, c.path, "Bearer " + tok}, got[0])
+			}
+			assert.Contains(t, string(r.body), `"upstream"`)
+		} else {
+			assert.Empty(t, got, "%s %s is answered by keepfed", c.method, c.path)
+		}
+		mu.Unlock()
+	}
+	r := do(t, "GET", arv.url+"/websocket", tok, nil, "Connection", "Upgrade", "Upgrade", "websocket")
+	assertJSONError(t, r, http.StatusNotImplemented, "websocket")
 }

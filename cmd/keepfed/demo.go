@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keepfed/keepfed/internal/selfsigned"
 	"github.com/keepfed/keepfed/keepfed"
 	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/keepfed/identity"
@@ -370,7 +371,7 @@ func (d *demo) startCluster(id string, ln net.Listener, peers map[string]config.
 		ln.Close()
 		return nil, fmt.Errorf("%s: data directory is not writable: %w", id, err)
 	}
-	certPath, keyPath, cert, err := writeDemoCert(filepath.Join(c.dir, "tls"), id)
+	certPath, keyPath, cert, err := selfsigned.Write(filepath.Join(c.dir, "tls"), id)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("%s: %w", id, err)

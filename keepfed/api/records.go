@@ -522,11 +522,15 @@ func (h *Handler) create(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 			return err
 		}
 	}
+	sel, err := r.selectList()
+	if err != nil {
+		return err
+	}
 	rec, err := h.st.Create(r.kind, attrs, r.auth)
 	if err != nil {
 		return identity.StoreError(err)
 	}
-	return writeJSON(ctx, h.present(r, rec, nil))
+	return writeJSON(ctx, h.present(r, rec, sel))
 }
 
 // isTrue reads a boolean request parameter as Rails does.
@@ -574,19 +578,27 @@ func (h *Handler) update(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 			return err
 		}
 	}
+	sel, err := r.selectList()
+	if err != nil {
+		return err
+	}
 	rec, err := h.st.Update(r.kind, r.sub, attrs, r.auth)
 	if err != nil {
 		return identity.StoreError(err)
 	}
-	return writeJSON(ctx, h.present(r, rec, nil))
+	return writeJSON(ctx, h.present(r, rec, sel))
 }
 
 func (h *Handler) delete(ctx *fasthttp.RequestCtx, r *apiRequest) error {
+	sel, err := r.selectList()
+	if err != nil {
+		return err
+	}
 	rec, err := h.st.Delete(r.kind, r.sub, r.auth)
 	if err != nil {
 		return identity.StoreError(err)
 	}
-	return writeJSON(ctx, h.present(r, rec, nil))
+	return writeJSON(ctx, h.present(r, rec, sel))
 }
 
 // getCurrent answers users/current and api_client_authorizations/current

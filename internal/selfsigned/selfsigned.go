@@ -1,4 +1,7 @@
-package main
+// Package selfsigned writes throwaway self-signed TLS certificates for
+// loopback addresses: what "keepfed demo" serves HTTPS with, and what tests
+// start HTTPS servers with.
+package selfsigned
 
 import (
 	"crypto/ecdsa"
@@ -15,14 +18,15 @@ import (
 	"time"
 )
 
-// demoCertValidity is how long a demo certificate is valid.
-const demoCertValidity = 30 * 24 * time.Hour
+// Validity is how long a certificate is valid.
+const Validity = 30 * 24 * time.Hour
 
-// writeDemoCert writes a new self-signed certificate for 127.0.0.1, ::1
-// and localhost, and its private key, as PEM files in dir: what
-// TLS.Certificate and TLS.Key of a demo cluster name. It returns the
-// two paths and the certificate, for the demo's own client to trust.
-func writeDemoCert(dir, cluster string) (certPath, keyPath string, cert *x509.Certificate, err error) {
+// Write writes a new self-signed certificate for 127.0.0.1, ::1 and
+// localhost, and its private key, as PEM files cert.pem and key.pem in dir
+// (created if needed): what a cluster's TLS.Certificate and TLS.Key name.
+// name goes into the subject. It returns the two paths and the
+// certificate, for a client to trust.
+func Write(dir, name string) (certPath, keyPath string, cert *x509.Certificate, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", "", nil, fmt.Errorf("generating a key: %w", err)
@@ -34,9 +38,9 @@ func writeDemoCert(dir, cluster string) (certPath, keyPath string, cert *x509.Ce
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cluster + " (keepfed demo)", Organization: []string{"keepfed demo"}},
+		Subject:               pkix.Name{CommonName: name + " (keepfed)", Organization: []string{"keepfed self-signed"}},
 		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(demoCertValidity),
+		NotAfter:              now.Add(Validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
