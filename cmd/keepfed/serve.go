@@ -31,25 +31,26 @@ var serveReady func(addr string)
 
 func runServe(args []string, sio stdio) int {
 	fs := newFlagSet("serve", sio.err)
-	configPath := fs.String("config", "", "Arvados cluster config file (required)")
+	var configPaths multiFlag
+	fs.Var(&configPaths, "config", "Arvados cluster config file (required; repeat to add files whose keys override, e.g. keepfed's own KeepFed section)")
 	cluster := fs.String("cluster", "", "cluster id in -config (optional when the file has one cluster)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *configPath == "" || fs.NArg() > 0 {
+	if len(configPaths) == 0 || fs.NArg() > 0 {
 		fmt.Fprintln(sio.err, "keepfed serve: usage: keepfed serve -config FILE [-cluster ID]")
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(sio.err, nil))
-	if err := serve(*configPath, *cluster, log); err != nil {
+	if err := serve(configPaths, *cluster, log); err != nil {
 		fmt.Fprintf(sio.err, "keepfed serve: %s\n", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(configPath, cluster string, log *slog.Logger) error {
-	cfg, warnings, err := config.LoadConfig(configPath, cluster)
+func serve(configPaths []string, cluster string, log *slog.Logger) error {
+	cfg, warnings, err := config.LoadConfigFiles(configPaths, cluster)
 	for _, w := range warnings {
 		log.Warn("unknown config key ignored", "key", w)
 	}

@@ -27,7 +27,8 @@ func runToken(args []string, sio stdio) int {
 		return 2
 	}
 	fs := newFlagSet("token create", sio.err)
-	configPath := fs.String("config", "", "Arvados cluster config file (required)")
+	var configPaths multiFlag
+	fs.Var(&configPaths, "config", "Arvados cluster config file (required; repeatable, as for serve)")
 	cluster := fs.String("cluster", "", "cluster id in -config (optional when the file has one cluster)")
 	user := fs.String("user", "", "email of the token's user, created if no local user has it (default: the system user, root)")
 	admin := fs.Bool("admin", false, "make the user an admin")
@@ -35,13 +36,13 @@ func runToken(args []string, sio stdio) int {
 	if code, ok := parseFlags(fs, args[1:]); !ok {
 		return code
 	}
-	if *configPath == "" || fs.NArg() > 0 {
+	if len(configPaths) == 0 || fs.NArg() > 0 {
 		return fail(sio, "token create", usageError{errors.New("usage: keepfed token create -config FILE [-cluster ID] [-user EMAIL] [-admin] [-ttl D]")})
 	}
 	if *ttl < 0 {
 		return fail(sio, "token create", usageError{errors.New("-ttl must not be negative")})
 	}
-	cfg, warnings, err := config.ReadConfig(*configPath, *cluster)
+	cfg, warnings, err := config.ReadConfigFiles(configPaths, *cluster)
 	for _, w := range warnings {
 		fmt.Fprintf(sio.err, "keepfed token create: warning: unknown config key %s ignored\n", w)
 	}

@@ -208,6 +208,77 @@ func ReadConfig(path, id string) (*ClusterConfig, []string, error) {
 	return ParseConfig(data, id)
 }
 
+// ReadConfigFiles reads several config files as one, each later file's
+// keys overriding or adding to the earlier ones' (mappings are merged key
+// by key, any other value is replaced), then works as ReadConfig. It lets
+// an operator keep Arvados's config.yml as it is and put keepfed's own
+// Clusters.<id>.KeepFed section in a second file.
+func ReadConfigFiles(paths []string, id string) (*ClusterConfig, []string, error) {
+	if len(paths) == 1 {
+		return ReadConfig(paths[0], id)
+	}
+	var merged *yaml.Node
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading config: %w", err)
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return nil, nil, fmt.Errorf("config %s is not valid YAML: %w", p, err)
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		if merged == nil {
+			merged = doc.Content[0]
+			continue
+		}
+		merged = mergeYAML(merged, doc.Content[0])
+	}
+	if merged == nil {
+		return nil, nil, errors.New("config has no Clusters section: expected Clusters.<id>")
+	}
+	data, err := yaml.Marshal(merged)
+	if err != nil {
+		return nil, nil, fmt.Errorf("merging config files: %w", err)
+	}
+	return ParseConfig(data, id)
+}
+
+// LoadConfigFiles is ReadConfigFiles followed by the server's checks, as
+// LoadConfig.
+func LoadConfigFiles(paths []string, id string) (*ClusterConfig, []string, error) {
+	cc, warnings, err := ReadConfigFiles(paths, id)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return cc, warnings, cc.Validate()
+}
+
+// mergeYAML merges over into base: mapping keys recursively, any other
+// node replaced.
+func mergeYAML(base, over *yaml.Node) *yaml.Node {
+	if base.Kind != yaml.MappingNode || over.Kind != yaml.MappingNode {
+		return over
+	}
+	for i := 0; i+1 < len(over.Content); i += 2 {
+		k, v := over.Content[i], over.Content[i+1]
+		found := false
+		for j := 0; j+1 < len(base.Content); j += 2 {
+			if base.Content[j].Value == k.Value {
+				base.Content[j+1] = mergeYAML(base.Content[j+1], v)
+				found = true
+				break
+			}
+		}
+		if !found {
+			base.Content = append(base.Content, k, v)
+		}
+	}
+	return base
+}
+
 // ParseConfig is ReadConfig on the file's bytes.
 func ParseConfig(data []byte, id string) (*ClusterConfig, []string, error) {
 	var root yaml.Node

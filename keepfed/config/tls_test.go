@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,4 +33,22 @@ func TestTLSSettings(t *testing.T) {
 		_, err := TLSFile(bad)
 		assert.Error(t, err, bad)
 	}
+}
+
+func TestReadConfigFiles(t *testing.T) {
+	dir := t.TempDir()
+	arv := dir + "/config.yml"
+	kf := dir + "/keepfed.yml"
+	require.NoError(t, os.WriteFile(arv, []byte("Clusters:\n  zzzzz:\n    SystemRootToken: root\n    Collections:\n      BlobSigningKey: k\n      DefaultReplication: 3\n    RemoteClusters:\n      yyyyy: {Host: y.example}\n"), 0o600))
+	require.NoError(t, os.WriteFile(kf, []byte("Clusters:\n  zzzzz:\n    Collections:\n      DefaultReplication: 2\n    KeepFed:\n      DataDir: /srv/keepfed\n      Listen: 127.0.0.1:9444\n"), 0o600))
+	cfg, warnings, err := LoadConfigFiles([]string{arv, kf}, "")
+	require.NoError(t, err)
+	assert.Empty(t, warnings)
+	assert.Equal(t, "root", cfg.SystemRootToken, "kept from the first file")
+	assert.Equal(t, "k", cfg.Collections.BlobSigningKey)
+	assert.Equal(t, 2, cfg.Collections.DefaultReplication, "the later file wins")
+	assert.Equal(t, "/srv/keepfed", cfg.KeepFed.DataDir)
+	assert.Equal(t, "y.example", cfg.RemoteClusters["yyyyy"].Host)
+	_, _, err = LoadConfigFiles([]string{arv, dir + "/missing.yml"}, "")
+	assert.Error(t, err)
 }
