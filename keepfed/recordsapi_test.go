@@ -474,3 +474,87 @@ func TestIdentityIssueToken(t *testing.T) {
 	_, err = identity.IssueToken(cfg, identity.IssueTokenRequest{})
 	assert.ErrorContains(t, err, "in use by a running server")
 }
+
+// TestRecordsAPIShapesEveryKind: for every record type, create and
+// update accept the attributes wrapped in the type's singular name, at the
+// top level of a JSON body (Rails' parameter wrapping, what the Python
+// SDK sends), and as JSON text in a form; PATCH, PUT and POST with
+// _method=PATCH update alike; select shapes the answer; and a body with no
+// attribute of the type is a 422 naming it, never an empty record.
+func TestRecordsAPIShapesEveryKind(t *testing.T) {
+	a := identStart(t, "zzzza", identListen(t), nil)
+	u, tok := a.newUserToken(t, "shapes@example.com")
+	root := testRootToken
+	kinds := []struct {
+		path, singular, token string
+		attrs                 map[string]any
+		update                map[string]any
+		check                 string // attribute the update changes
+	}{
+		{"groups", "group", tok, map[string]any{"name": "g", "group_class": "project"}, map[string]any{"name": "g2"}, "name"},
+		{"collections", "collection", tok, map[string]any{"name": "c", "manifest_text": ""}, map[string]any{"name": "c2"}, "name"},
+		{"workflows", "workflow", tok, map[string]any{"name": "w", "definition": "cwlVersion: v1.2"}, map[string]any{"name": "w2"}, "name"},
+		{"links", "link", tok, map[string]any{"link_class": "tag", "name": "l", "head_uuid": u.UUID}, map[string]any{"name": "l2"}, "name"},
+		{"users", "user", root, map[string]any{"email": "made@example.com", "first_name": "Made"}, map[string]any{"first_name": "Remade"}, "first_name"},
+		{"api_client_authorizations", "api_client_authorization", tok, map[string]any{"scopes": []string{"all"}}, map[string]any{"scopes": []string{"GET /arvados/v1/users/current"}}, "scopes"},
+	}
+	for _, k := range kinds {
+		t.Run(k.path, func(t *testing.T) {
+			base := a.url + "/arvados/v1/" + k.path
+			wrapped, _ := json.Marshal(map[string]any{k.singular: k.attrs})
+			top := map[string]any{"alt": "json", "select": []string{}}
+			for n, v := range k.attrs {
+				top[n] = v
+			}
+			topBody, _ := json.Marshal(top)
+			attrsJSON, _ := json.Marshal(k.attrs)
+			form := url.Values{k.singular: {string(attrsJSON)}}.Encode()
+			var uuids []string
+			for _, c := range []struct {
+				name, ct string
+				body     []byte
+			}{
+				{"wrapped", rapiCTJSON, wrapped},
+				{"top level", rapiCTJSON, topBody},
+				{"form", rapiCTForm, []byte(form)},
+			} {
+				r := do(t, http.MethodPost, base+"?alt=json", k.token, c.body, "Content-Type", c.ct)
+				require.Equal(t, 200, r.status, "%s: %s", c.name, r.body)
+				m := identJSON(t, r)
+				for n, v := range k.attrs {
+					want, _ := json.Marshal(v)
+					got, _ := json.Marshal(m[n])
+					assert.JSONEq(t, string(want), string(got), "%s: %s kept", c.name, n)
+				}
+				uuids = append(uuids, m["uuid"].(string))
+			}
+			upd, _ := json.Marshal(k.update)
+			want, _ := json.Marshal(k.update[k.check])
+			for i, c := range []struct {
+				method, query string
+				body          []byte
+			}{
+				{http.MethodPut, "?alt=json", upd},
+				{http.MethodPatch, "", upd},
+				{http.MethodPost, "?_method=PATCH", upd},
+			} {
+				sep := "?"
+				if c.query != "" {
+					sep = "&"
+				}
+				r := do(t, c.method, base+"/"+uuids[i]+c.query+sep+"select=%5B%22uuid%22%2C%22"+k.check+"%22%5D", k.token, c.body, "Content-Type", rapiCTJSON)
+				require.Equal(t, 200, r.status, "%s %s: %s", c.method, c.query, r.body)
+				m := identJSON(t, r)
+				got, _ := json.Marshal(m[k.check])
+				assert.JSONEq(t, string(want), string(got), "%s%s applied the top-level update", c.method, c.query)
+				assert.Len(t, m, 2, "select keeps only uuid and %s", k.check)
+			}
+			for _, body := range []string{`{}`, `{"ensure_unique_name":true,"alt":"json"}`, `{"no_such_attribute":1}`} {
+				r := do(t, http.MethodPost, base, k.token, []byte(body), "Content-Type", rapiCTJSON)
+				assertJSONError(t, r, http.StatusUnprocessableEntity, k.singular)
+				r = do(t, http.MethodPut, base+"/"+uuids[0], k.token, []byte(body), "Content-Type", rapiCTJSON)
+				assertJSONError(t, r, http.StatusUnprocessableEntity, k.singular)
+			}
+		})
+	}
+}
