@@ -6,6 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/keepfed/keepfed/internal/manifestgen"
+	"github.com/keepfed/keepfed/manifest"
+	"github.com/keepfed/keepfed/signing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,5 +60,40 @@ func TestReadManifestMakesItsBuffer(t *testing.T) {
 				assert.True(t, cap(got)%(64<<10) == 0 && q&(q-1) == 0, "cap %d", cap(got))
 			}
 		})
+	}
+}
+
+// TestRewriteStreamSameAsWhole checks that rewriting chunk by chunk (cut
+// before spaces) gives exactly the rewrite of the whole manifest, for
+// every rewrite, chunk sizes down to a few bytes (tokens longer than the
+// chunk), and input that arrives in small reads.
+func TestRewriteStreamSameAsWhole(t *testing.T) {
+	ring := signing.NewKeyRing(time.Hour, []byte("a-key"))
+	remoteRing := signing.NewKeyRing(time.Hour, []byte("remote-key"))
+	signed := manifest.Sign(remoteRing, "v2/zzzzz-gj3su-000000000000000/secret", 1900000000)
+	manifests := map[string][]byte{
+		"one stream":  signed.Rewrite(manifestgen.OneStream(3000)),
+		"small files": signed.Rewrite(manifestgen.SmallFiles(40, 3, 20)),
+		"remote":      manifest.ToRemote("zzzzz").Rewrite(signed.Rewrite(manifestgen.SmallFiles(20, 3, 5))),
+		"odd spacing": []byte(". acbd18db4cc2f85cedef654fccc4a4d8+3+Afoo@1  \t0:3:a\n\n./b  37b51d194a7513e45b56f6524f2d51f2+3 0:3:b \n"),
+		"empty":       {},
+		"no newline":  []byte(". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:a"),
+	}
+	rewrites := map[string]manifest.Rewriter{
+		"sign":        manifest.Sign(ring, "v2/aaaaa-gj3su-000000000000001/abcdef", 1900000000),
+		"strip":       manifest.Strip(true),
+		"to-remote":   manifest.ToRemote("zzzzz"),
+		"to-remote+A": manifest.ToRemoteSigned("zzzzz", ring, "v2/aaaaa-gj3su-000000000000001/abcdef", 1900000000),
+		"from-remote": manifest.FromRemote("zzzzz"),
+	}
+	for mname, m := range manifests {
+		for rname, r := range rewrites {
+			want := r.Rewrite(m)
+			for _, chunk := range []int{1, 7, 100, 4096, 1 << 20} {
+				var out bytes.Buffer
+				require.NoError(t, rewriteStream(r, iotest.HalfReader(bytes.NewReader(m)), &out, chunk))
+				require.Equal(t, string(want), out.String(), "%s %s chunk %d", mname, rname, chunk)
+			}
+		}
 	}
 }
