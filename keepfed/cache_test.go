@@ -563,3 +563,57 @@ func TestRangeReads(t *testing.T) {
 	get, _ := e.counts()
 	assert.Equal(t, 1, get)
 }
+
+// TestRemoteCacheSharedKeepstores: with the arvados backend, a block one
+// replica fetched from the remote is stored in the local keepstores, and
+// another replica reads it from there (after the remote confirmed the
+// reader's pair with one HEAD) instead of fetching it again.
+func TestRemoteCacheSharedKeepstores(t *testing.T) {
+	proxy := newCountingProxy(t)
+	remote := startClusterAs(t, testConfig(t, "bbbbb"), proxy.srv.URL, Options{})
+	u, _ := url.Parse(remote.url)
+	proxy.target.Store(u)
+	upstream := startCluster(t, testConfig(t, "zzzzz"), Options{}) // stands in for the keepstores
+	replica := func() *testCluster {
+		cfg := testConfig(t, "zzzzz")
+		cfg.KeepFed.Backend = "arvados"
+		cfg.KeepFed.DataDir = ""
+		cfg.KeepFed.Upstream = upstream.url
+		cfg.KeepFed.RemoteBlockCache = config.RemoteBlockCacheConfig{Dir: filepath.Join(t.TempDir(), "cache"), MaxSize: 1 << 30}
+		cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"bbbbb": {Host: proxy.host(), Scheme: "http"}}
+		return startCluster(t, cfg, Options{})
+	}
+	r1, r2, r3 := replica(), replica(), replica()
+	data := make([]byte, 1<<20+3)
+	for i := range data {
+		data[i] = byte(i*5 + i>>10)
+	}
+	remote.putBlock(t, data)
+	loc := remoteLocator(t, remote.srv.KeyRing(), "bbbbb", data, userToken)
+	counts := func() [2]int { return [2]int{proxy.count(http.MethodGet), proxy.count(http.MethodHead)} }
+
+	r := do(t, http.MethodGet, r1.url+"/"+loc, userToken, nil)
+	require.Equal(t, 200, r.status, string(r.body))
+	require.Equal(t, data, r.body)
+	assert.Equal(t, [2]int{1, 0}, counts())
+	waitFor(t, "the block stored in the keepstores", func() bool { return r1.srv.Metrics().Cache.SharedStores.Load() == 1 })
+	stored, err := os.ReadFile(upstream.srv.Volume().BlockPath(md5hex(data)))
+	require.NoError(t, err)
+	assert.Equal(t, data, stored)
+
+	r = do(t, http.MethodGet, r2.url+"/"+loc, userToken, nil)
+	require.Equal(t, 200, r.status, string(r.body))
+	require.NoError(t, r.readErr)
+	assert.Equal(t, data, r.body)
+	assert.Equal(t, [2]int{1, 1}, counts(), "the second replica confirmed the pair and read the keepstores")
+	assert.Equal(t, uint64(1), r2.srv.Metrics().Cache.SharedHits.Load())
+	assert.True(t, r2.srv.RemoteCache().Contains(md5hex(data)))
+
+	sigAt := strings.Index(loc, "+Rbbbbb-") + len("+Rbbbbb-")
+	forged := loc[:sigAt] + strings.Repeat("0", 40) + loc[sigAt+40:]
+	r = do(t, http.MethodGet, r3.url+"/"+forged, userToken, nil)
+	assertJSONError(t, r, 403, "bbbbb")
+	assert.Equal(t, [2]int{1, 2}, counts(), "a forged signature is refused by the remote, the keepstores' copy is not served")
+	assert.Equal(t, uint64(0), r3.srv.Metrics().Cache.SharedHits.Load())
+	assert.False(t, r3.srv.RemoteCache().Contains(md5hex(data)))
+}

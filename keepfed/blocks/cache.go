@@ -46,6 +46,7 @@ type RemoteCache struct {
 	log         *slog.Logger
 	now         func() time.Time
 	confirm     *confirmations
+	storeSlots  chan struct{} // background stores into the keepstores
 
 	mu      sync.Mutex
 	used    int64 // bytes of cached blocks and of reservations
@@ -79,7 +80,7 @@ func OpenRemoteCache(cfg config.RemoteBlockCacheConfig, refresh time.Duration, m
 	c := &RemoteCache{
 		dir: cfg.Dir, tmpDir: filepath.Join(cfg.Dir, "tmp"), max: int64(cfg.MaxSize),
 		m: &m.Cache, log: log, now: now,
-		confirm: newConfirmations(refresh, maxConfirmations),
+		confirm: newConfirmations(refresh, maxConfirmations), storeSlots: make(chan struct{}, maxSharedStores),
 		entries: map[string]*list.Element{}, flights: map[string]*flight{},
 	}
 	if len(cfg.Clusters) > 0 {

@@ -40,6 +40,8 @@ type flight struct {
 	state   flightState
 	err     error
 	refs    int // the fetch and the readers; the file closes at 0
+
+	onCached func() // when set, called once the block is cached
 }
 
 type flightState int
@@ -146,6 +148,8 @@ func (fl *flight) run(body io.Reader, release func(error), onBytes func(int64)) 
 	c.mu.Unlock()
 	if err != nil {
 		os.Remove(fl.tmp)
+	} else if fl.onCached != nil {
+		fl.onCached()
 	}
 	fl.mu.Lock()
 	if err == nil {

@@ -63,7 +63,7 @@ func (h *Handler) readRemoteCached(ctx *fasthttp.RequestCtx, rm *remotes.Remote,
 	}
 	c.m.Misses.Add(1)
 	if leader {
-		if direct, err := h.startFlight(ctx, fl, rm, remoteLoc, salted, cluster, info); direct || err != nil {
+		if direct, err := h.startFlight(ctx, fl, rm, remoteLoc, salted, cluster, info); direct {
 			return true, err
 		}
 	} else {
@@ -86,11 +86,29 @@ func (h *Handler) readRemoteCached(ctx *fasthttp.RequestCtx, rm *remotes.Remote,
 	return true, h.serveFlight(ctx, fl, cluster, rk, rng)
 }
 
-// startFlight fetches the block for a new flight; when the block turns
-// out not cacheable it serves the response directly (handled, so the
-// caller answers nothing more), else it starts the fetch into the cache
-// and returns handled false, for the caller to serve from the flight.
-func (h *Handler) startFlight(ctx *fasthttp.RequestCtx, fl *flight, rm *remotes.Remote, remoteLoc, salted, cluster string, info signing.KeepstoreInfo) (bool, error) {
+// startFlight fetches the block for a new flight: from the local
+// keepstores when they hold it (arvados backend, sharedcache.go; the pair
+// is confirmed with the remote first), else from the remote. When the
+// block turns out not cacheable it serves the response directly
+// (direct true: the caller answers nothing more); else it starts the fetch
+// into the cache and the caller serves from the flight.
+func (h *Handler) startFlight(ctx *fasthttp.RequestCtx, fl *flight, rm *remotes.Remote, remoteLoc, salted, cluster string, info signing.KeepstoreInfo) (direct bool, err error) {
+	if src, rel, ok := h.sharedRead(info.Hash, info.Size); ok {
+		if err := h.confirmPair(rm, remoteLoc, salted, fl.key, info); err != nil {
+			rel(nil)
+			fl.abort(err)
+			fl.unref()
+			return true, err
+		}
+		h.cache.m.SharedHits.Add(1)
+		if !fl.begin() {
+			fl.abort(errNotCacheable)
+			fl.unref()
+			return true, h.serveDirect(ctx, src, rel, "", info.Hash, info.Size)
+		}
+		go fl.run(src, rel, nil)
+		return false, nil
+	}
 	free := rm.Acquire()
 	if free == nil {
 		err := request.Errorf(fasthttp.StatusServiceUnavailable, "too many requests in flight to remote cluster %s", cluster)
@@ -106,34 +124,36 @@ func (h *Handler) startFlight(ctx *fasthttp.RequestCtx, fl *flight, rm *remotes.
 		return true, err
 	}
 	h.remember(fl.key, remoteLoc)
+	release := func(err error) { remotes.ReleaseResponse(resp, err); free() }
 	if noStore(resp.Header.Peek("Cache-Control")) || !fl.begin() {
 		fl.abort(errNotCacheable)
 		fl.unref()
-		return true, h.serveDirect(ctx, resp, free, cluster, info.Hash, info.Size)
+		return true, h.serveDirect(ctx, resp.BodyStream(), release, cluster, info.Hash, info.Size)
 	}
-	rmm := h.metrics.Remote(cluster)
-	release := func(err error) {
+	fetched := func(err error) {
 		if err != nil {
 			h.metrics.RemoteError(cluster, classOfStreamError(err))
 			h.log.Warn("remote block fetch into the cache failed", "cluster", cluster, "hash", info.Hash, "error", err.Error())
 		}
-		remotes.ReleaseResponse(resp, err)
-		free()
+		release(err)
 	}
-	go fl.run(resp.BodyStream(), release, rmm.AddBytes)
+	fl.onCached = func() { h.sharedStore(info.Hash, info.Size) }
+	go fl.run(resp.BodyStream(), fetched, h.metrics.Remote(cluster).AddBytes)
 	return false, nil
 }
 
-// serveDirect streams a remote response that is not cached to the client,
-// verified, as the uncached path does.
-func (h *Handler) serveDirect(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, free func(), cluster, hash string, size int64) error {
-	release := h.streamDone(ctx, cluster, func(err error) { remotes.ReleaseResponse(resp, err); free() })
-	bs, err := newBlockStream(resp.BodyStream(), hash, size, release)
+// serveDirect streams a block that is not cached to the client, verified,
+// as the uncached path does; release frees its source. cluster (may be
+// "") is the remote the bytes come from.
+func (h *Handler) serveDirect(ctx *fasthttp.RequestCtx, src io.Reader, release func(error), cluster, hash string, size int64) error {
+	bs, err := newBlockStream(src, hash, size, h.streamDone(ctx, cluster, release))
 	if err != nil {
 		bs.finish(err)
 		return request.WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
 	}
-	bs.onBytes = h.metrics.Remote(cluster).AddBytes
+	if cluster != "" {
+		bs.onBytes = h.metrics.Remote(cluster).AddBytes
+	}
 	ctx.Response.ImmediateHeaderFlush = true
 	ctx.SetBodyStream(bs, int(size))
 	return nil

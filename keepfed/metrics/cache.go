@@ -28,6 +28,11 @@ type Cache struct {
 	ConfirmAccepted atomic.Uint64
 	ConfirmRefused  atomic.Uint64
 	ConfirmFailed   atomic.Uint64
+	// SharedHits counts blocks read from the local keepstores instead
+	// of the remote (arvados backend); SharedStores counts blocks
+	// stored there after a remote fetch.
+	SharedHits   atomic.Uint64
+	SharedStores atomic.Uint64
 	// Bytes and Blocks are what the cache holds now (gauges).
 	Bytes  atomic.Int64
 	Blocks atomic.Int64
@@ -48,6 +53,8 @@ func (c *Cache) appendText(b []byte) []byte {
 	b = counter(b, "keepfed_remote_cache_served_bytes_total", "Block bytes sent to clients from the remote block cache.", c.BytesServed.Load())
 	b = counter(b, "keepfed_remote_cache_evictions_total", "Blocks removed from the remote block cache.", c.Evictions.Load())
 	b = counter(b, "keepfed_remote_cache_coalesced_total", "Remote block reads that waited on another read's fetch instead of fetching.", c.Coalesced.Load())
+	b = counter(b, "keepfed_remote_cache_shared_hits_total", "Remote blocks read from the local keepstores (arvados backend) instead of the remote.", c.SharedHits.Load())
+	b = counter(b, "keepfed_remote_cache_shared_stores_total", "Remote blocks stored in the local keepstores (arvados backend) after a remote fetch.", c.SharedStores.Load())
 	b = append(b, "# HELP keepfed_remote_cache_confirmations_total HEAD requests asking a remote to confirm a token and signature for a cached block, by result.\n# TYPE keepfed_remote_cache_confirmations_total counter\n"...)
 	for _, r := range []struct {
 		name string
