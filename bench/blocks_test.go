@@ -37,6 +37,13 @@ type cluster struct {
 
 func start(b *testing.B, id string, remotes string, env ...string) *cluster {
 	b.Helper()
+	return startWith(b, id, remotes, "", "", env...)
+}
+
+// startWith is start with extra YAML lines at the cluster level and in
+// its KeepFed section (each line indented for its place).
+func startWith(b *testing.B, id, remotes, clusterExtra, keepfedExtra string, env ...string) *cluster {
+	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -48,11 +55,11 @@ Clusters:
     Collections: {BlobSigningKey: bench-key-of-%s-0123456789abcdefghijklmnopqrstuvwxyz}
     API: {MaxConcurrentRequests: 256}
     RemoteClusters: {%s}
-    KeepFed:
+%s    KeepFed:
       Listen: %q
       ExternalURL: %q
       DataDir: %q
-`, id, rootToken, id, remotes, ln.Addr().String(), "http://"+ln.Addr().String(), b.TempDir())
+%s`, id, rootToken, id, remotes, clusterExtra, ln.Addr().String(), "http://"+ln.Addr().String(), b.TempDir(), keepfedExtra)
 	cfg, _, err := config.ParseConfig([]byte(yml), id)
 	if err != nil {
 		b.Fatal(err)

@@ -2,6 +2,7 @@ package keepfed
 
 import (
 	"crypto/subtle"
+	"strconv"
 
 	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/valyala/fasthttp"
@@ -33,9 +34,16 @@ func (s *Server) managementAuth(h request.Handler) request.Handler {
 	}
 }
 
-// handlePing answers {"health":"OK"}.
+// handlePing answers {"health":"OK"}, with "remote_cache_bytes" (the
+// bytes the remote block cache holds) when the cache is on.
 func (s *Server) handlePing(ctx *fasthttp.RequestCtx) error {
 	ctx.SetContentType("application/json")
+	if c := s.blocks.Cache(); c != nil {
+		b := append(ctx.Response.Body()[:0], `{"health":"OK","remote_cache_bytes":`...)
+		b = strconv.AppendInt(b, c.Bytes(), 10)
+		ctx.Response.SetBody(append(b, "}\n"...))
+		return nil
+	}
 	ctx.SetBody(healthOK)
 	return nil
 }

@@ -134,10 +134,16 @@ func New(cfg *config.ClusterConfig, opts Options) (*Server, error) {
 	if s.proxy, err = s.newRecordProxy(); err != nil {
 		return nil, err
 	}
+	var cache *blocks.RemoteCache
+	if rbc := cfg.KeepFed.RemoteBlockCache; rbc.Enabled() {
+		if cache, err = blocks.OpenRemoteCache(rbc, cfg.Login.RemoteTokenRefresh.D(), s.metrics, s.log, s.now); err != nil {
+			return nil, fmt.Errorf("Clusters.%s.KeepFed.RemoteBlockCache: %w", cfg.ClusterID, err)
+		}
+	}
 	s.blocks = blocks.NewHandler(blocks.Options{
 		Config: cfg, KeyRing: s.ring, Backend: s.backend, Remotes: s.remotes,
 		Metrics: s.metrics, Logger: s.log, Now: s.now,
-		Validator: s.validator, Upgrader: s.upgrader,
+		Validator: s.validator, Upgrader: s.upgrader, Cache: cache,
 	})
 	docs, err := s.newClientDocs()
 	if err != nil {
@@ -185,6 +191,9 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // Remotes returns the remote cluster registry.
 func (s *Server) Remotes() *remotes.Registry { return s.remotes }
+
+// RemoteCache returns the remote block cache (nil when it is off).
+func (s *Server) RemoteCache() *blocks.RemoteCache { return s.blocks.Cache() }
 
 // Volume returns the embedded block volume (nil with the arvados backend).
 func (s *Server) Volume() *blocks.Volume { return s.volume }

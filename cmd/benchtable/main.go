@@ -272,8 +272,24 @@ func build(r results) *table {
 			row{rc, "whole-path CPU per request (bounds req/s on saturated CPUs)", num(rd+rpc, "µs"), num(kd+kc, "µs"), times((kd + kc) / (rd + rpc)), "", fmt.Sprintf("req/s ceiling %.2f×", (rd+rpc)/(kd+kc))})
 	}
 
-	// 6. floors
-	const fl = "6 floors"
+	// 6. remote block cache
+	const ca = "6 remote block cache"
+	t.reported(ca, "64 MiB +R: second read (from the cache) vs first read (from the remote)", "RemoteCache/reads", "first-ms", "second-ms", "second/first", "ms", "")
+	t.reported(ca, "64 MiB: +R read from the cache vs local-volume read", "RemoteCache/reads", "local-ms", "second-ms", "second/local", "ms", "")
+	if h, ok1 := r.med("RemoteCache/reads", "hit-cpu-s/GB"); ok1 {
+		if l, ok2 := r.med("RemoteCache/reads", "local-cpu-s/GB"); ok2 && l > 0 {
+			t.rows = append(t.rows, row{ca, "CPU per GB: cache hit vs local-volume read", num(l, "s/GB"), num(h, "s/GB"), times(h / l), "", ""})
+		}
+	}
+	for _, n := range []string{"8", "32"} {
+		name := "RemoteCache/cold-" + n
+		t.value(ca, n+" readers of a cold block: remote GETs", name, "remote-GETs/op", "GETs", "one fetch shared")
+		t.value(ca, n+" readers of a cold block: aggregate throughput", name, "MB/s", "MB/s", "")
+		t.value(ca, n+" readers of a cold block: keepfed CPU per GB delivered", name, "home-cpu-s/GB", "s/GB", "")
+	}
+
+	// 7. floors
+	const fl = "7 floors"
 	t.value(fl, "crypto/md5, 64 MiB, one core", "Floor/md5-64MiB", "MB/s", "MB/s", "")
 	if one, ok1 := r.med("Floor/md5-64MiB", "MB/s"); ok1 {
 		if all, ok2 := r.med("Floor/md5-64MiB-allcores", "MB/s"); ok2 {

@@ -109,6 +109,15 @@ type demo struct {
 
 	uploads      int // requests sent straight to the remote
 	proxiedReads int // requests the home cluster forwarded to the remote
+
+	firstReads []demoRead // the blocks read in readBlocks, and how long each took
+}
+
+// demoRead is one block read through the home cluster.
+type demoRead struct {
+	locator string
+	size    int
+	took    time.Duration
 }
 
 // demoCluster is one keepfed of the demo.
@@ -233,6 +242,7 @@ func (d *demo) runSteps() error {
 		{"upload a sample collection to " + demoRemoteID + " with the " + demoHomeID + " token (salted for " + demoRemoteID + ", as Arvados clients send it)", d.upload},
 		{"read the collection through " + demoHomeID + " (record proxy)", d.readCollection},
 		{"read every file's blocks through " + demoHomeID + "'s keep proxy", d.readBlocks},
+		{"read the blocks again: served from " + demoHomeID + "'s remote block cache", d.readCached},
 		{"what " + demoRemoteID + " saw", d.showSalted},
 	}
 	for _, s := range steps {
@@ -257,8 +267,10 @@ func (d *demo) runStep(title string, fn func() error) error {
 	return nil
 }
 
-func demoSince(t0 time.Time) time.Duration {
-	d := time.Since(t0)
+func demoSince(t0 time.Time) time.Duration { return demoRound(time.Since(t0)) }
+
+// demoRound rounds a duration for display.
+func demoRound(d time.Duration) time.Duration {
 	if d < time.Millisecond {
 		return d.Round(time.Microsecond)
 	}
@@ -352,6 +364,9 @@ func demoConfig(id, listen, dataDir, certPath, keyPath string, peers map[string]
 	}
 	fmt.Fprintf(&b, "    TLS:\n      Certificate: %s\n      Key: %s\n", strconv.Quote(certPath), strconv.Quote(keyPath))
 	fmt.Fprintf(&b, "    KeepFed:\n      Listen: %s\n      ExternalURL: https://%s\n      DataDir: %s\n      ShutdownTimeout: 10s\n", listen, listen, strconv.Quote(dataDir))
+	if id == demoHomeID {
+		fmt.Fprintf(&b, "      RemoteBlockCache:\n        MaxSize: 256MiB\n")
+	}
 	return b.String()
 }
 
@@ -699,6 +714,7 @@ func (d *demo) readBlocks() error {
 				}
 				done++
 				d.proxiedReads++
+				d.firstReads = append(d.firstReads, demoRead{tok, len(block), time.Since(t0)})
 				fmt.Fprintf(d.out, "    block %d/%d  GET %s/%s+%d+R%s-...  %7d bytes, md5 ok, Content-Length %s  (%s)\n", done, nblocks, d.home.url, hash, len(block), demoRemoteID, len(block), hdr.Get("Content-Length"), demoSince(t0))
 				data = append(data, block...)
 				continue
@@ -724,6 +740,43 @@ func (d *demo) readBlocks() error {
 	if checked != len(want) {
 		return fmt.Errorf("checked %d files, the sample has %d", checked, len(want))
 	}
+	return nil
+}
+
+// readCached reads every block again through the home cluster: its remote
+// block cache (KeepFed.RemoteBlockCache) answers without asking the remote,
+// which already confirmed this token and signature.
+func (d *demo) readCached() error {
+	m := &d.home.srv.Metrics().Cache
+	hits0, served0, asked0 := m.Hits.Load(), m.BytesServed.Load(), m.ConfirmAccepted.Load()+m.ConfirmRefused.Load()+m.ConfirmFailed.Load()+m.Misses.Load()
+	var first, second time.Duration
+	for i, r := range d.firstReads {
+		t0 := time.Now()
+		_, block, err := d.expect(http.StatusOK, "GET", d.home.url+"/"+r.locator, d.token, nil)
+		if err != nil {
+			return err
+		}
+		took := time.Since(t0)
+		hash, _, _ := strings.Cut(r.locator, "+")
+		if sum := md5.Sum(block); hex.EncodeToString(sum[:]) != hash {
+			return fmt.Errorf("block %s: md5 of the %d bytes received is %x", hash, len(block), sum)
+		}
+		first, second = first+r.took, second+took
+		fmt.Fprintf(d.out, "    block %d/%d  %7d bytes  first read %-9s (from %s)  second read %-9s (from the cache)\n", i+1, len(d.firstReads), r.size, demoRound(r.took), demoRemoteID, demoSince(t0))
+	}
+	hits := m.Hits.Load() - hits0
+	if hits != uint64(len(d.firstReads)) {
+		return fmt.Errorf("%d of %d second reads came from the cache", hits, len(d.firstReads))
+	}
+	if asked := m.ConfirmAccepted.Load() + m.ConfirmRefused.Load() + m.ConfirmFailed.Load() + m.Misses.Load(); asked != asked0 {
+		return fmt.Errorf("the second reads sent %d requests to %s", asked-asked0, demoRemoteID)
+	}
+	_, body, err := d.expect(http.StatusOK, "GET", d.home.url+"/_health/ping", d.home.cfg.ManagementToken, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "    %d cache hits, %d bytes from the cache, 0 requests to %s; first reads took %s in all, second reads %s\n", hits, m.BytesServed.Load()-served0, demoRemoteID, first.Round(100*time.Microsecond), second.Round(100*time.Microsecond))
+	fmt.Fprintf(d.out, "    GET /_health/ping -> %s\n", bytes.TrimSpace(body))
 	return nil
 }
 

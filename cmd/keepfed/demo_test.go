@@ -54,7 +54,8 @@ func TestDemoExit(t *testing.T) {
 			for _, want := range []string{
 				"[1] start xhome and xrmte", "[2] create a user and a token on xhome",
 				"[3] upload a sample collection to xrmte", "[4] read the collection through xhome",
-				"[5] read every file's blocks through xhome", "[6] what xrmte saw",
+				"[5] read every file's blocks through xhome", "[6] read the blocks again: served from xhome's remote block cache",
+				"[7] what xrmte saw", "(from the cache)", `"remote_cache_bytes":`, "0 requests to xrmte",
 				"file ./README.txt", "file ./data/squares.csv", "file ./data/random.bin",
 				"+Rxrmte-", "seen by xrmte: 0 times",
 				"curl -sS --cacert ", "-H \"Authorization: Bearer $ARVADOS_API_TOKEN\" https://127.0.0.1:",
@@ -63,7 +64,7 @@ func TestDemoExit(t *testing.T) {
 			} {
 				assert.Contains(t, out, want)
 			}
-			assert.Equal(t, 6, strings.Count(out, "    ok ("), out)
+			assert.Equal(t, 7, strings.Count(out, "    ok ("), out)
 			assert.NotContains(t, out, "Press Ctrl-C")
 			if tc.wantKept {
 				for _, id := range []string{"xhome", "xrmte"} {

@@ -118,6 +118,12 @@ func (h *Handler) readBlock(ctx *fasthttp.RequestCtx) error {
 		ctx.Response.Header.SetContentLength(0)
 		return nil
 	}
+	// hook: Range reads of local blocks (remotecache.go)
+	if method == fasthttp.MethodGet {
+		if handled, err := h.readLocalRange(ctx, info); handled {
+			return err
+		}
+	}
 	if method == fasthttp.MethodHead {
 		n, err := h.backend.Head(locator, token, info.Hash, info.Size)
 		if err != nil {
@@ -182,6 +188,12 @@ func (h *Handler) readRemote(ctx *fasthttp.RequestCtx, locator, token string) er
 	rm, ok := h.remotes.Lookup(cluster)
 	if !ok {
 		return request.NewError(fasthttp.StatusBadRequest, signing.ErrRemoteNotConfigured.Error())
+	}
+	// hook: the remote block cache (remotecache.go)
+	if h.cache.Wants(cluster) && !wantsLocalCopy(ctx.Request.Header.Peek("X-Keep-Signature")) {
+		if handled, err := h.readRemoteCached(ctx, rm, string(remoteLoc), salted, cluster, info); handled {
+			return err
+		}
 	}
 	free := rm.Acquire()
 	if free == nil {

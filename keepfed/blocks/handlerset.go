@@ -22,6 +22,7 @@ type Handler struct {
 	now       func() time.Time
 	validator TokenValidator
 	upgrader  TokenUpgrader
+	cache     *RemoteCache // nil: off
 }
 
 // Options are what a Handler needs; every field but Validator and
@@ -40,6 +41,8 @@ type Options struct {
 	// Upgrader, when set, upgrades v1 tokens before salting them for a
 	// remote cluster.
 	Upgrader TokenUpgrader
+	// Cache, when set, is the remote block cache (remotecache.go).
+	Cache *RemoteCache
 }
 
 // NewHandler returns the block handler.
@@ -47,6 +50,6 @@ func NewHandler(o Options) *Handler {
 	return &Handler{
 		cfg: o.Config, ring: o.KeyRing, backend: o.Backend, remotes: o.Remotes,
 		metrics: o.Metrics, log: o.Logger, now: o.Now,
-		validator: o.Validator, upgrader: o.Upgrader,
+		validator: o.Validator, upgrader: o.Upgrader, cache: o.Cache,
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -166,7 +167,25 @@ type KeepFedConfig struct {
 	// remote cluster; beyond it a +R read is answered 503 at once, so one
 	// slow cluster cannot take every request slot.
 	MaxRequestsPerRemote int `yaml:"MaxRequestsPerRemote"`
+	// RemoteBlockCache keeps verified remote blocks on local disk.
+	RemoteBlockCache RemoteBlockCacheConfig `yaml:"RemoteBlockCache"`
 }
+
+// RemoteBlockCacheConfig is Clusters.<id>.KeepFed.RemoteBlockCache: a
+// bounded on-disk cache of verified remote (+R) blocks.
+type RemoteBlockCacheConfig struct {
+	// Dir holds the cached blocks (default <DataDir>/remote-cache with
+	// the embedded backend; required with the arvados backend).
+	Dir string `yaml:"Dir"`
+	// MaxSize bounds the bytes the cache holds; 0 (default) turns it off.
+	MaxSize ByteSize `yaml:"MaxSize"`
+	// Clusters, when not empty, restricts the cache to these remotes'
+	// blocks.
+	Clusters []string `yaml:"Clusters"`
+}
+
+// Enabled reports whether the cache is on.
+func (c RemoteBlockCacheConfig) Enabled() bool { return c.MaxSize > 0 }
 
 // Defaults applied by LoadConfig where a key is absent.
 const (
@@ -391,6 +410,18 @@ func (c *ClusterConfig) applyDefaults() error {
 	if k.MaxRequestsPerRemote == 0 {
 		k.MaxRequestsPerRemote = DefaultMaxRequestsPerRemote
 	}
+	rbc := &k.RemoteBlockCache
+	if rbc.MaxSize < 0 {
+		return fmt.Errorf("Clusters.%s.KeepFed.RemoteBlockCache.MaxSize must not be negative", id)
+	}
+	for _, rid := range rbc.Clusters {
+		if !signing.IsClusterID(rid) {
+			return fmt.Errorf("Clusters.%s.KeepFed.RemoteBlockCache.Clusters: %q must be a cluster id of 5 characters of [a-z0-9]", id, rid)
+		}
+	}
+	if rbc.Dir == "" && rbc.Enabled() && k.Backend == "embedded" && k.DataDir != "" {
+		rbc.Dir = filepath.Join(k.DataDir, "remote-cache")
+	}
 	for rid, rc := range c.RemoteClusters {
 		if rid != "*" && !signing.IsClusterID(rid) {
 			return fmt.Errorf("Clusters.%s.RemoteClusters.%s: cluster id must be 5 characters of [a-z0-9]", id, rid)
@@ -418,6 +449,14 @@ func (c *ClusterConfig) Validate() error {
 		}
 	default:
 		return fmt.Errorf("Clusters.%s.KeepFed.Backend %q must be \"embedded\" or \"arvados\"", id, k.Backend)
+	}
+	if rbc := k.RemoteBlockCache; rbc.Enabled() {
+		if rbc.Dir == "" {
+			return fmt.Errorf("Clusters.%s.KeepFed.RemoteBlockCache.Dir is required when MaxSize is set with the %s backend", id, k.Backend)
+		}
+		if k.DataDir != "" && filepath.Clean(rbc.Dir) == filepath.Join(k.DataDir, "keep") {
+			return fmt.Errorf("Clusters.%s.KeepFed.RemoteBlockCache.Dir must not be the block volume (%s)", id, rbc.Dir)
+		}
 	}
 	if *c.Collections.BlobSigning && c.Collections.BlobSigningKey == "" {
 		return fmt.Errorf("Clusters.%s.Collections.BlobSigningKey is required when BlobSigning is true", id)

@@ -66,6 +66,9 @@ type Metrics struct {
 
 	mu      sync.Mutex
 	remotes map[string]*Remote
+
+	// Cache is the remote block cache's counters.
+	Cache Cache
 }
 
 // Remote is one cluster's counters.
@@ -219,7 +222,7 @@ func (m *Metrics) AppendText(b []byte) []byte {
 		b = append(b, '\n')
 		b = appendSample(b, "keepfed_remote_request_duration_seconds_count", names[i], "", "", cum)
 	}
-	return b
+	return m.Cache.appendText(b)
 }
 
 func appendSample(b []byte, name, cluster, lk, lv string, v uint64) []byte {
