@@ -120,6 +120,9 @@ func (h *Handler) dispatch(ctx *fasthttp.RequestCtx) error {
 	if r.auth, err = h.id.Authenticate(r.token, r.remote); err != nil {
 		return err
 	}
+	if err := identity.CheckScopes(r.auth, r.method, string(ctx.Path())); err != nil {
+		return err
+	}
 	switch {
 	case current:
 		if r.method != fasthttp.MethodGet {
