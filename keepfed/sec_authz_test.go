@@ -2,7 +2,10 @@ package keepfed
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
 	"strings"
 	"testing"
 
@@ -243,5 +246,55 @@ func TestManagementTokenCannotMintTokens(t *testing.T) {
 	require.NoError(t, err)
 	for _, it := range l.Items {
 		assert.NotEqual(t, "evil@example.com", it.StringAttr("email"))
+	}
+}
+
+// TestRemoteTokenScopesAsReported: a peer's token has the scopes its home
+// reports — absent or null is Arvados's default "all", an empty list
+// allows nothing (it used to become "all") — and they apply here.
+func TestRemoteTokenScopesAsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		scopes string // JSON, "" for no scopes attribute
+		list   int    // GET /arvados/v1/collections
+	}{
+		{"absent", "", 200},
+		{"null", "null", 200},
+		{"all", `["all"]`, 200},
+		{"empty", `[]`, 403},
+		{"users/current only", `["GET /arvados/v1/users/current"]`, 403},
+		{"collections list", `["GET /arvados/v1/collections"]`, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				switch r.URL.Path {
+				case "/arvados/v1/api_client_authorizations/current":
+					sc := ""
+					if tc.scopes != "" {
+						sc = `,"scopes":` + tc.scopes
+					}
+					io.WriteString(w, `{"uuid":"zzzzh-gj3su-000000000000001","owner_uuid":"zzzzh-tpzed-000000000000001"`+sc+`}`) //nolint:errcheck // test
+				case "/arvados/v1/users/current":
+					io.WriteString(w, `{"uuid":"zzzzh-tpzed-000000000000001","email":"h@example.com","is_active":true}`) //nolint:errcheck // test
+				default:
+					w.WriteHeader(404)
+				}
+			}))
+			defer home.Close()
+			hu, _ := neturl.Parse(home.URL)
+			b := identStart(t, "zzzzb", identListen(t), func(cfg *config.ClusterConfig) {
+				cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"zzzzh": {Host: hu.Host, Scheme: "http"}}
+			})
+			tok := "v2/zzzzh-gj3su-000000000000001/" + strings.Repeat("a", 50)
+			r := do(t, http.MethodGet, b.url+"/arvados/v1/api_client_authorizations/current", tok, nil)
+			require.Equal(t, 200, r.status, string(r.body))
+			r = do(t, http.MethodGet, b.url+"/arvados/v1/collections", tok, nil)
+			if tc.list == 200 {
+				assert.Equal(t, 200, r.status, string(r.body))
+			} else {
+				assertJSONError(t, r, tc.list, "scopes")
+			}
+		})
 	}
 }
