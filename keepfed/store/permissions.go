@@ -28,7 +28,10 @@ import (
 //   - Active users can read the records of the other active users
 //     (Arvados's default Users.ActivatedUsersAreVisibleToOthers); an
 //     inactive user sees only itself (and users it holds a level on).
-//   - Tokens are visible to their owner (and admins) only.
+//   - Tokens are visible to their owner (and admins) only, and to a caller
+//     whose own token is scoped only when their scopes are covered by the
+//     caller's (ScopesCover): a narrow token cannot read a broader token's
+//     secret.
 //   - A permission link can be read by its tail user and managed by whoever
 //     manages its head.
 //
@@ -130,6 +133,11 @@ func (p *permSet) walk() {
 // levelOf returns the caller's level on a stored record of type ki.
 func (p *permSet) levelOf(ki *kindInfo, rec Record) level {
 	u, owner := rec.UUID(), rec.StringAttr("owner_uuid")
+	if ki.kind == APIClientAuthorizations && p.a.scoped && !ScopesCover(p.a.scopes, recordScopes(rec)) {
+		// a scoped token may not see (and so copy the secret of) a token
+		// that can do more than it can
+		return none
+	}
 	if p.a.admin || owner == p.a.uuid || u == p.a.uuid {
 		return canManage
 	}
@@ -185,4 +193,16 @@ func (p *permSet) visibleUser(u string) bool {
 	}
 	c := u[:min(len(u), 5)]
 	return u != c+"-"+systemUserSuffix && u != c+"-"+anonymousUserSuffix
+}
+
+// recordScopes returns a token record's scopes as strings.
+func recordScopes(rec Record) []string {
+	raw, _ := rec["scopes"].([]any)
+	out := make([]string, 0, len(raw))
+	for _, v := range raw {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

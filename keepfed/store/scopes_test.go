@@ -105,3 +105,35 @@ func TestScopedTokenCannotWiden(t *testing.T) {
 		t.Fatalf("narrow token widened to %q", got.Token.Scopes)
 	}
 }
+
+// TestScopedTokenSeesNoBroaderToken: a scoped token allowed to read
+// api_client_authorizations sees only tokens its scopes cover, so it
+// cannot read the secret of a broader token of its user.
+func TestScopedTokenSeesNoBroaderToken(t *testing.T) {
+	s := newTestStore(t)
+	a := newUser(t, s, "a@example.com", false)
+	reader := scopedAuth(t, s, a, "GET /arvados/v1/api_client_authorizations", "GET /arvados/v1/api_client_authorizations/")
+	narrower := scopedAuth(t, s, a, "GET /arvados/v1/api_client_authorizations/x")
+	_, err := s.Get(APIClientAuthorizations, a.Token.UUID, reader)
+	wantStatus(t, err, 404)
+	_, err = s.Get(APIClientAuthorizations, narrower.Token.UUID, reader)
+	wantStatus(t, err, 0)
+	_, err = s.Get(APIClientAuthorizations, reader.Token.UUID, reader)
+	wantStatus(t, err, 0)
+	l, err := s.List(APIClientAuthorizations, ListOptions{}, reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range l.Items {
+		if it.UUID() == a.Token.UUID {
+			t.Fatalf("scoped token lists the all token %v", it)
+		}
+	}
+	if len(l.Items) != 2 {
+		t.Fatalf("lists %d tokens, want 2", len(l.Items))
+	}
+	// The unscoped token still sees them all.
+	if _, err := s.Get(APIClientAuthorizations, reader.Token.UUID, a); err != nil {
+		t.Fatal(err)
+	}
+}
