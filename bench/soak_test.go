@@ -221,7 +221,7 @@ Clusters:
 		out, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, out, err
 	}
-	code, body, err := req("POST", a.url+identity.TokenManagementPath, "soakmgmt", []byte(`{"email":"soak@example.com"}`))
+	code, body, err := req("POST", a.url+identity.TokenManagementPath, "soakroot0123456789abcdefghijklmnopqrstuvwxyz", []byte(`{"email":"soak@example.com"}`))
 	if err != nil || code != 200 {
 		t.Fatalf("issuing a token: %d %s %v", code, body, err)
 	}

@@ -464,7 +464,7 @@ func startFullCluster(t testing.TB, cfg *config.ClusterConfig, logs io.Writer) *
 // issue returns a token of a new local user of tc.
 func (tc *testCluster) issue(t testing.TB, email string) string {
 	t.Helper()
-	r := do(t, http.MethodPost, tc.url+identity.TokenManagementPath, testMgmtToken, []byte(`{"email":"`+email+`"}`))
+	r := do(t, http.MethodPost, tc.url+identity.TokenManagementPath, testRootToken, []byte(`{"email":"`+email+`"}`))
 	require.Equal(t, 200, r.status, string(r.body))
 	var issued identity.IssuedToken
 	require.NoError(t, json.Unmarshal(r.body, &issued))

@@ -80,11 +80,11 @@ func startClustersWith(t *testing.T, mutate func(*config.ClusterConfig), ids ...
 	return out
 }
 
-// issueToken creates a user on c through the management endpoint and
-// returns a token for it.
+// issueToken creates a user on c through the token endpoint (with the
+// SystemRootToken) and returns a token for it.
 func (c *fedCluster) issueToken(t *testing.T, email string) string {
 	t.Helper()
-	code, _, body := fedDo(t, "POST", c.url+identity.TokenManagementPath, testMgmtToken, []byte(`{"email":"`+email+`"}`))
+	code, _, body := fedDo(t, "POST", c.url+identity.TokenManagementPath, testRootToken, []byte(`{"email":"`+email+`"}`))
 	require.Equal(t, 200, code, string(body))
 	var issued identity.IssuedToken
 	require.NoError(t, json.Unmarshal(body, &issued))

@@ -76,7 +76,7 @@ func FuzzHTTPRequest(f *testing.F) {
 		{"GET", "/arvados/v1/users/current?api_token=v2/xrmte-gj3su-000000000000001/x", "Accept-Encoding: gzip", ""},
 		{"PATCH", "/arvados/v1/collections/xfuzz-4zz18-000000000000001", "Content-Type: application/json\nContent-Encoding: gzip", "\x1f\x8b"},
 		{"DELETE", "/arvados/v1/groups/" + loc, "Cookie: arvados_api_token=%%%", ""},
-		{"POST", identity.TokenManagementPath, "Authorization: Bearer " + testMgmtToken, `{"email":"a@b"}`},
+		{"POST", identity.TokenManagementPath, "Authorization: Bearer " + testRootToken, `{"email":"a@b"}`},
 		{"GET", "/\x00/%zz?%%", "X-Request-Id: " + strings.Repeat("r", 300), ""},
 	} {
 		f.Add(s.m, s.uri, s.hdr, []byte(s.body))

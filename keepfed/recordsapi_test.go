@@ -420,12 +420,13 @@ func TestRecordsAPITokenEndpoint(t *testing.T) {
 		status           int
 		admin            bool
 	}{
-		{"management token", testMgmtToken, `{"email":"ops@example.com"}`, 200, false},
+		{"root token", testRootToken, `{"email":"ops@example.com"}`, 200, false},
+		{"management token may not mint", testMgmtToken, `{"email":"ops@example.com"}`, 403, false},
 		{"root token admin", testRootToken, `{"email":"boss@example.com","admin":true}`, 200, true},
-		{"default system user", testMgmtToken, ``, 200, true},
+		{"default system user", testRootToken, ``, 200, true},
 		{"no token", "", `{}`, 401, false},
 		{"user token", "v2/zzzza-gj3su-000000000000001/" + strings.Repeat("a", 50), `{}`, 403, false},
-		{"bad body", testMgmtToken, `{`, 400, false},
+		{"bad body", testRootToken, `{`, 400, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := do(t, http.MethodPost, a.url+identity.TokenManagementPath, tc.auth, []byte(tc.body), "Content-Type", rapiCTJSON)

@@ -530,7 +530,7 @@ func demoShort(s string) string {
 
 func (d *demo) createToken() error {
 	req, _ := json.Marshal(identity.IssueTokenRequest{Email: demoEmail, TTL: 24 * time.Hour})
-	_, body, err := d.expect(http.StatusOK, "POST", d.home.url+identity.TokenManagementPath, d.home.cfg.ManagementToken, req, "Content-Type", "application/json")
+	_, body, err := d.expect(http.StatusOK, "POST", d.home.url+identity.TokenManagementPath, d.home.cfg.SystemRootToken, req, "Content-Type", "application/json")
 	if err != nil {
 		return err
 	}
@@ -545,7 +545,7 @@ func (d *demo) createToken() error {
 	if d.salted, err = signing.SaltToken(d.token, demoRemoteID); err != nil {
 		return fmt.Errorf("salting the token for %s: %w", demoRemoteID, err)
 	}
-	fmt.Fprintf(d.out, "    POST %s%s (ManagementToken) -> user %s (%s)\n", d.home.url, identity.TokenManagementPath, it.UserUUID, demoEmail)
+	fmt.Fprintf(d.out, "    POST %s%s (SystemRootToken) -> user %s (%s)\n", d.home.url, identity.TokenManagementPath, it.UserUUID, demoEmail)
 	fmt.Fprintf(d.out, "    token %s (throwaway, expires in 24h)\n", d.token)
 	return nil
 }

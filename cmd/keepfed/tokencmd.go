@@ -17,7 +17,7 @@ func init() {
 // default the system user, "root"). It works whether or not a server runs
 // on the config's DataDir: when one holds the record store, the token is
 // asked of it at KeepFed.Listen (POST /_keepfed/tokens, authorized with the
-// ManagementToken or the SystemRootToken).
+// SystemRootToken).
 func runToken(args []string, sio stdio) int {
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprintln(sio.err, "keepfed token: usage: keepfed token create -config FILE [-cluster ID] [-user EMAIL] [-admin] [-ttl D]")

@@ -131,6 +131,9 @@ func (h *Handler) dispatch(ctx *fasthttp.RequestCtx) error {
 	if r.auth, err = h.id.Authenticate(r.token, r.remote); err != nil {
 		return err
 	}
+	if err := identity.CheckScopes(r.auth, r.method, string(ctx.Path())); err != nil {
+		return err
+	}
 	switch {
 	case current:
 		if r.method != fasthttp.MethodGet {
@@ -655,15 +658,17 @@ var (
 	errMethod   = request.NewError(fasthttp.StatusMethodNotAllowed, "method not allowed")
 )
 
-// ServeIssueToken is POST identity.TokenManagementPath.
+// ServeIssueToken is POST identity.TokenManagementPath. It mints tokens
+// and admins, so only the SystemRootToken may call it (403 for any other
+// token, the ManagementToken included: that one opens health and metrics
+// only).
 func (h *Handler) ServeIssueToken(ctx *fasthttp.RequestCtx) error {
 	tok := request.Token(ctx)
 	if tok == "" {
-		return request.NewError(fasthttp.StatusUnauthorized, "management token required")
+		return request.NewError(fasthttp.StatusUnauthorized, "Not logged in: issuing tokens needs the SystemRootToken")
 	}
-	if !(h.cfg.ManagementToken != "" && identity.SecretEqual(tok, h.cfg.ManagementToken)) &&
-		!(h.cfg.SystemRootToken != "" && identity.SecretEqual(tok, h.cfg.SystemRootToken)) {
-		return request.NewError(fasthttp.StatusForbidden, "management token required")
+	if h.cfg.SystemRootToken == "" || !identity.SecretEqual(tok, h.cfg.SystemRootToken) {
+		return request.NewError(fasthttp.StatusForbidden, "Forbidden: issuing tokens needs the SystemRootToken")
 	}
 	var req identity.IssueTokenRequest
 	if b := bytes.TrimSpace(ctx.PostBody()); len(b) > 0 {

@@ -402,13 +402,20 @@ func (h *Handler) putBlock(ctx *fasthttp.RequestCtx) error {
 }
 
 // authorizeWrite accepts the SystemRootToken, or any token the
-// TokenValidator accepts: 403 otherwise.
+// TokenValidator accepts (with a ScopedTokenValidator, for this request's
+// method and path, so that token scopes apply): 403 otherwise.
 func (h *Handler) authorizeWrite(ctx *fasthttp.RequestCtx, token string) error {
 	if h.cfg.SystemRootToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.cfg.SystemRootToken)) == 1 {
 		return nil
 	}
 	if h.validator != nil {
-		ok, err := h.validator.ValidateToken(context.Background(), token)
+		var ok bool
+		var err error
+		if sv, scoped := h.validator.(ScopedTokenValidator); scoped {
+			ok, err = sv.ValidateTokenFor(context.Background(), token, string(ctx.Method()), string(ctx.Path()))
+		} else {
+			ok, err = h.validator.ValidateToken(context.Background(), token)
+		}
 		if err != nil {
 			var he *request.HTTPError
 			if errors.As(err, &he) {

@@ -18,6 +18,18 @@ type TokenValidator interface {
 	ValidateToken(ctx context.Context, token string) (bool, error)
 }
 
+// ScopedTokenValidator is a TokenValidator that also applies the token's
+// scopes to the request (Arvados's "<METHOD> <path>" rules). When the
+// validator has it, a block PUT is authorised with ValidateTokenFor and
+// the request's method and path ("PUT /<md5>..."), so a scoped token
+// stores blocks only when a scope allows that (e.g. "PUT /"). A 403
+// *request.HTTPError explains a refusal by scope.
+type ScopedTokenValidator interface {
+	TokenValidator
+	// ValidateTokenFor is ValidateToken for the request method path.
+	ValidateTokenFor(ctx context.Context, token, method, path string) (bool, error)
+}
+
 // TokenUpgrader turns an obsolete v1 token (a bare secret) into its v2 form
 // "v2/<uuid>/<secret>" so that it can be salted for a remote cluster. The
 // identity layer implements it by looking the secret up locally; without

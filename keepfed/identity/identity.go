@@ -395,7 +395,9 @@ func (id *Identity) ask(rm *remotes.Remote, send, tokenPath, userPath, cluster, 
 			exp = *tok.ExpiresAt
 		}
 	}
-	if len(tok.Scopes) == 0 {
+	if tok.Scopes == nil {
+		// absent or null: Arvados's default. An empty list stays empty
+		// (it allows nothing but api_client_authorizations/current).
 		tok.Scopes = []string{"all"}
 	}
 	u := store.User{UUID: ru.UUID, Email: ru.Email, Username: ru.Username, FirstName: ru.FirstName, LastName: ru.LastName, IsAdmin: ru.IsAdmin, IsActive: ru.IsActive}
@@ -469,32 +471,39 @@ func (id *Identity) askJSON(rm *remotes.Remote, send, path, cluster string, v an
 
 // ValidateToken implements TokenValidator: valid local tokens, the
 // SystemRootToken and validated remote tokens, of active users other than
-// the anonymous user.
+// the anonymous user. It does not look at the token's scopes; block
+// writes use ValidateTokenFor, which does.
 func (id *Identity) ValidateToken(_ context.Context, token string) (bool, error) {
+	_, ok, err := id.validate(token)
+	return ok, err
+}
+
+// validate is ValidateToken, with the token's authorization.
+func (id *Identity) validate(token string) (store.Authorization, bool, error) {
 	a, err := id.Authenticate(token, "")
 	if err != nil {
 		if request.StatusOf(err) == fasthttp.StatusUnauthorized {
-			return false, nil
+			return a, false, nil
 		}
-		return false, err
+		return a, false, err
 	}
 	if id.IsSystem(a) {
-		return true, nil
+		return a, true, nil
 	}
 	if strings.HasSuffix(a.User.UUID, "-tpzed-anonymouspublic") {
-		return false, nil
+		return a, false, nil
 	}
 	if id.st != nil {
 		u, err := id.st.User(a.User.UUID)
 		if err != nil {
 			if store.StatusOf(err) == fasthttp.StatusNotFound {
-				return false, nil
+				return a, false, nil
 			}
-			return false, StoreError(err)
+			return a, false, StoreError(err)
 		}
-		return u.IsActive, nil
+		return a, u.IsActive, nil
 	}
-	return a.User.IsActive, nil
+	return a, a.User.IsActive, nil
 }
 
 // UpgradeV1 implements TokenUpgrader: the v2 form of a v1 token issued

@@ -17,8 +17,9 @@ import (
 )
 
 // TokenManagementPath is the running server's endpoint for issuing
-// tokens: POST a IssueTokenRequest as JSON with the ManagementToken or the
-// SystemRootToken as bearer token; the answer is an IssuedToken.
+// tokens: POST an IssueTokenRequest as JSON with the SystemRootToken as
+// bearer token (the ManagementToken opens health and metrics only); the
+// answer is an IssuedToken.
 const TokenManagementPath = "/_keepfed/tokens"
 
 // EmbeddedStoreFile is the record store's file name inside KeepFed.DataDir.
@@ -99,7 +100,7 @@ func CreateUserToken(st *store.Store, req IssueTokenRequest, now time.Time) (Iss
 // IssueToken issues a token for cfg's cluster whether or not a server is
 // running: it opens the embedded record store, and when a running server
 // holds its lock it asks that server at KeepFed.Listen (TokenManagementPath)
-// with the ManagementToken, or the SystemRootToken when there is none.
+// with the SystemRootToken.
 func IssueToken(cfg *config.ClusterConfig, req IssueTokenRequest) (IssuedToken, error) {
 	st, err := openStore(cfg, 500*time.Millisecond)
 	if err == nil {
@@ -120,12 +121,9 @@ func issueRemotely(cfg *config.ClusterConfig, req IssueTokenRequest) (IssuedToke
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	auth := cfg.ManagementToken
+	auth := cfg.SystemRootToken
 	if auth == "" {
-		auth = cfg.SystemRootToken
-	}
-	if auth == "" {
-		return IssuedToken{}, fmt.Errorf("the record store is in use by a running server, and Clusters.%s has neither ManagementToken nor SystemRootToken to ask it", cfg.ClusterID)
+		return IssuedToken{}, fmt.Errorf("the record store is in use by a running server, and Clusters.%s has no SystemRootToken to ask it", cfg.ClusterID)
 	}
 	body, err := json.Marshal(req)
 	if err != nil {

@@ -17,15 +17,21 @@ import (
 //     level on a group is a member of it and gets what the group was given.
 //   - Whoever holds a level on a user or group holds the same level on the
 //     groups (projects) it owns, recursively, and on every record it owns.
-//   - Every user except the system and anonymous users — local or mirrored
-//     from another cluster — is a member of the All users group, at
-//     can_write for what the group is given (a project shared with All
+//   - Every active user except the system and anonymous users — local or
+//     mirrored from another cluster — is a member of the All users group,
+//     at can_write for what the group is given (a project shared with All
 //     users at can_write is writable by everyone), but can only read the
-//     group record itself. The anonymous user is a reading member of the
-//     anonymous group.
-//   - Users can read the records of the other users in All users
-//     (Arvados's default Users.ActivatedUsersAreVisibleToOthers).
-//   - Tokens are visible to their owner (and admins) only.
+//     group record itself. An inactive user is not a member (in Arvados
+//     only users that were set up, and so active, are; a federated user
+//     under RemoteClusters.<id>.ActivateUsers: false is inactive here).
+//     The anonymous user is a reading member of the anonymous group.
+//   - Active users can read the records of the other active users
+//     (Arvados's default Users.ActivatedUsersAreVisibleToOthers); an
+//     inactive user sees only itself (and users it holds a level on).
+//   - Tokens are visible to their owner (and admins) only, and to a caller
+//     whose own token is scoped only when their scopes are covered by the
+//     caller's (ScopesCover): a narrow token cannot read a broader token's
+//     secret.
 //   - A permission link can be read by its tail user and managed by whoever
 //     manages its head.
 //
@@ -88,7 +94,7 @@ func (p *permSet) walk() {
 	switch {
 	case a.anonymous:
 		p.levels[p.s.AnonymousGroupUUID()] = canRead
-	case !a.system:
+	case !a.system && a.active:
 		p.levels[p.allUsers] = canWrite
 	}
 	queue := make([]string, 0, 8)
@@ -127,6 +133,11 @@ func (p *permSet) walk() {
 // levelOf returns the caller's level on a stored record of type ki.
 func (p *permSet) levelOf(ki *kindInfo, rec Record) level {
 	u, owner := rec.UUID(), rec.StringAttr("owner_uuid")
+	if ki.kind == APIClientAuthorizations && p.a.scoped && !ScopesCover(p.a.scopes, recordScopes(rec)) {
+		// a scoped token may not see (and so copy the secret of) a token
+		// that can do more than it can
+		return none
+	}
 	if p.a.admin || owner == p.a.uuid || u == p.a.uuid {
 		return canManage
 	}
@@ -135,7 +146,7 @@ func (p *permSet) levelOf(ki *kindInfo, rec Record) level {
 		return none
 	case Users:
 		l := p.level(u)
-		if l < canRead && p.visibleUser(u) {
+		if l < canRead && p.visibleUser(u) && rec["is_active"] == true {
 			l = canRead
 		}
 		return l
@@ -174,11 +185,24 @@ func (p *permSet) headLevel(head string) level {
 }
 
 // visibleUser reports whether user u is visible to the caller through the
-// All users group: both are in it.
+// All users group: both are in it (the caller must also check that u is
+// active).
 func (p *permSet) visibleUser(u string) bool {
-	if p.a.anonymous || p.a.system {
+	if p.a.anonymous || p.a.system || !p.a.active {
 		return false
 	}
 	c := u[:min(len(u), 5)]
 	return u != c+"-"+systemUserSuffix && u != c+"-"+anonymousUserSuffix
+}
+
+// recordScopes returns a token record's scopes as strings.
+func recordScopes(rec Record) []string {
+	raw, _ := rec["scopes"].([]any)
+	out := make([]string, 0, len(raw))
+	for _, v := range raw {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -124,6 +124,10 @@ type actor struct {
 	active    bool
 	anonymous bool
 	system    bool
+	// scoped: the request's token has scopes (not "all"), listed in
+	// scopes; a scoped caller may not issue tokens broader than its own.
+	scoped bool
+	scopes []string
 }
 
 func systemActor(uuid string) actor {
@@ -151,7 +155,13 @@ func (s *Store) actorOf(tx *bolt.Tx, by Authorization) (actor, error) {
 	if err := json.Unmarshal(v, &u); err != nil {
 		return actor{}, fmt.Errorf("decode user %s: %w", uuid, err)
 	}
-	return actor{uuid: uuid, admin: u.IsAdmin, active: u.IsActive, anonymous: uuid == s.AnonymousUserUUID()}, nil
+	a := actor{uuid: uuid, admin: u.IsAdmin, active: u.IsActive, anonymous: uuid == s.AnonymousUserUUID()}
+	// An Authorization without a token is the server acting for a user
+	// (tests, mirroring); one with a token is bound by its scopes.
+	if by.Token.UUID != "" && !hasAll(by.Token.Scopes) {
+		a.scoped, a.scopes = true, by.Token.Scopes
+	}
+	return a, nil
 }
 
 // writerOf is actorOf for writes, which inactive users and the anonymous

@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/keepfed/keepfed/signing"
@@ -172,7 +171,9 @@ func (s *Store) UpgradeV1(secret string) (string, bool) {
 
 // tokenHook: tokens belong to an existing user; non-admins create tokens
 // for themselves only and cannot give a token away; a new token gets a
-// fresh secret.
+// fresh secret; scopes are "all" or "<METHOD> /<path>"; and a caller
+// whose own token is scoped cannot create or update a token to scopes
+// that allow more than its own (no "all" token from a scoped one).
 func (w *writer) tokenHook(old, rec Record) error {
 	owner := rec.StringAttr("owner_uuid")
 	if k, _ := KindOfUUID(owner); k != Users || loadRaw(w.tx, kinds[Users], owner) == nil {
@@ -189,12 +190,17 @@ func (w *writer) tokenHook(old, rec Record) error {
 	if old == nil {
 		rec["api_token"] = string(appendRandomBase36(make([]byte, 0, SecretLen), SecretLen))
 	}
-	scopes, _ := rec["scopes"].([]any)
-	for _, sc := range scopes {
-		if s, _ := sc.(string); s != "all" && !strings.HasPrefix(s, "GET /") && !strings.HasPrefix(s, "POST /") &&
-			!strings.HasPrefix(s, "PUT /") && !strings.HasPrefix(s, "PATCH /") && !strings.HasPrefix(s, "DELETE /") {
+	raw, _ := rec["scopes"].([]any)
+	scopes := make([]string, 0, len(raw))
+	for _, sc := range raw {
+		s, _ := sc.(string)
+		if !ValidScope(s) {
 			return badRequest("invalid scope %q: must be \"all\" or \"<METHOD> /<path>\"", s)
 		}
+		scopes = append(scopes, s)
+	}
+	if w.by.scoped && !ScopesCover(w.by.scopes, scopes) {
+		return forbidden("forbidden: a token's scopes may not be wider than those of the token that sets them (%q)", w.by.scopes)
 	}
 	return nil
 }
