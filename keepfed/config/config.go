@@ -132,6 +132,13 @@ type KeepFedConfig struct {
 	// remote cluster; beyond it a +R read is answered 503 at once, so one
 	// slow cluster cannot take every request slot.
 	MaxRequestsPerRemote int `yaml:"MaxRequestsPerRemote"`
+	// RemoteMinRate is the least a remote keep service must send of a
+	// block body, in bytes per second over each RemoteMinRateWindow of
+	// waiting on it; a slower body is cut and the request slot freed. A
+	// negative value turns the check off.
+	RemoteMinRate int64 `yaml:"RemoteMinRate"`
+	// RemoteMinRateWindow is the window RemoteMinRate is measured over.
+	RemoteMinRateWindow Duration `yaml:"RemoteMinRateWindow"`
 }
 
 // Defaults applied by LoadConfig where a key is absent.
@@ -146,6 +153,8 @@ const (
 	DefaultShutdownTimeout       = 30 * time.Second
 	DefaultDiscoveryTTL          = 5 * time.Minute
 	DefaultMaxRequestsPerRemote  = 32
+	DefaultRemoteMinRate         = 16 << 10
+	DefaultRemoteMinRateWindow   = 10 * time.Second
 	DefaultListen                = "127.0.0.1:9002"
 )
 
@@ -268,6 +277,12 @@ func (c *ClusterConfig) applyDefaults() error {
 	}
 	if k.MaxRequestsPerRemote == 0 {
 		k.MaxRequestsPerRemote = DefaultMaxRequestsPerRemote
+	}
+	if k.RemoteMinRate == 0 {
+		k.RemoteMinRate = DefaultRemoteMinRate
+	}
+	if k.RemoteMinRateWindow <= 0 {
+		k.RemoteMinRateWindow = Duration(DefaultRemoteMinRateWindow)
 	}
 	for rid, rc := range c.RemoteClusters {
 		if rid != "*" && !signing.IsClusterID(rid) {
