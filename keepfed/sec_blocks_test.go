@@ -1,8 +1,11 @@
 package keepfed
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -374,4 +377,27 @@ func TestRemoteErrorBodyNotEchoed(t *testing.T) {
 		assert.NotContains(t, string(r.body), leakSecret)
 		assert.NotContains(t, home.logs.String(), leakSecret)
 	}
+}
+
+// Item 13: a client whose body ends early is answered 400 (its fault,
+// not the storage's), and nothing partial is left behind.
+func TestPutClientBodyFails(t *testing.T) {
+	tc := startCluster(t, testConfig(t, "zzzzz"), Options{})
+	data := bytes.Repeat([]byte("x"), 100000)
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(tc.url, "http://"), 5*time.Second)
+	require.NoError(t, err)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck // test
+	_, err = io.WriteString(conn, "PUT /"+md5hex(data)+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+testRootToken+
+		"\r\nContent-Length: "+itoa(len(data))+"\r\n\r\n"+string(data[:60000]))
+	require.NoError(t, err)
+	require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, 400, resp.StatusCode, string(body))
+	assert.Contains(t, string(body), "reading the block failed")
+	_, err = os.Stat(tc.srv.Volume().BlockPath(md5hex(data)))
+	assert.True(t, os.IsNotExist(err))
+	assertNoTemporary(t, tc)
 }

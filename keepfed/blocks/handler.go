@@ -394,6 +394,11 @@ func (h *Handler) putBlock(ctx *fasthttp.RequestCtx) error {
 		w.Abort()
 		return request.Errorf(fasthttp.StatusRequestEntityTooLarge, "block is larger than %d bytes", MaxBlockSize)
 	}
+	if cl := ctx.Request.Header.ContentLength(); cl >= 0 && n != int64(cl) {
+		// the connection ended before the body did
+		w.Abort()
+		return request.Errorf(fasthttp.StatusBadRequest, "reading the block failed: %d of %d bytes received", n, cl)
+	}
 	var sum [md5.Size]byte
 	got := hex.EncodeToString(digest.Sum(sum[:0]))
 	if got != info.Hash {
