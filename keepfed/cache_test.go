@@ -164,14 +164,14 @@ func newCacheEnv(t *testing.T, mutate func(*config.ClusterConfig)) *cacheEnv {
 		mutate(cfg)
 	}
 	e.homeCfg = cfg
-	e.home = startCluster(t, cfg, Options{Now: e.clock.now})
+	e.home = startCluster(t, cfg, Options{Now: e.clock.now, TokenValidator: fedUsers})
 	return e
 }
 
 // restartHome stops home and starts a new one on the same config.
 func (e *cacheEnv) restartHome(t *testing.T) {
 	e.home.stop()
-	e.home = startCluster(t, e.homeCfg, Options{Now: e.clock.now})
+	e.home = startCluster(t, e.homeCfg, Options{Now: e.clock.now, TokenValidator: fedUsers})
 }
 
 func (e *cacheEnv) counts() (get, head int) {
@@ -581,7 +581,7 @@ func TestRemoteCacheSharedKeepstores(t *testing.T) {
 		cfg.KeepFed.Upstream = upstream.url
 		cfg.KeepFed.RemoteBlockCache = config.RemoteBlockCacheConfig{Dir: filepath.Join(t.TempDir(), "cache"), MaxSize: 1 << 30}
 		cfg.RemoteClusters = map[string]config.RemoteClusterConfig{"bbbbb": {Host: proxy.host(), Scheme: "http"}}
-		return startCluster(t, cfg, Options{})
+		return startCluster(t, cfg, Options{TokenValidator: fedUsers})
 	}
 	r1, r2, r3 := replica(), replica(), replica()
 	data := make([]byte, 1<<20+3)

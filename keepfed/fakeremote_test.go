@@ -2,6 +2,8 @@ package keepfed
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +26,7 @@ type fakeKeep struct {
 	data   []byte
 	mode   atomic.Value // string
 	hits   atomic.Int64
+	accEnc atomic.Value // string: the last request's Accept-Encoding
 	onHit  func(uuid string)
 	stopCh chan struct{}
 }
@@ -41,7 +44,13 @@ const (
 	mode403     = "403"     // refuses the signature
 	modeBadLen  = "badlen"  // Content-Length differs from the size
 	modeRefused = "refused" // (not served: the listed port is closed)
+	modeDrip    = "drip"    // headers at once, then the body a byte every 20ms
+	modeGzip    = "gzip"    // Content-Encoding: gzip, a gzip body padded to the size
+	modeLeak    = "leak"    // 503 with a non-JSON body holding a secret
 )
+
+// leakSecret is what modeLeak's body holds: it must never reach a client.
+const leakSecret = "internal-secret-7f3a"
 
 func newFakeKeep(t testing.TB, uuid string, data []byte, mode string) *fakeKeep {
 	f := &fakeKeep{uuid: uuid, data: data, stopCh: make(chan struct{})}
@@ -63,6 +72,7 @@ func (f *fakeKeep) service() remotes.KeepService {
 
 func (f *fakeKeep) serve(w http.ResponseWriter, r *http.Request) {
 	f.hits.Add(1)
+	f.accEnc.Store(r.Header.Get("Accept-Encoding"))
 	if f.onHit != nil {
 		f.onHit(f.uuid)
 	}
@@ -112,6 +122,41 @@ func (f *fakeKeep) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
 		w.Write([]byte(`{"errors":["signature rejected by fake"]}`))
+	case modeDrip:
+		w.WriteHeader(200)
+		if r.Method != http.MethodGet {
+			return
+		}
+		for _, c := range data {
+			if _, err := w.Write([]byte{c}); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-f.stopCh:
+				return
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	case modeGzip:
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(data)
+		zw.Close()
+		body := make([]byte, len(data)) // gzip(data) zero padded to the size, so Content-Length matches
+		copy(body, zb.Bytes())
+		w.Header().Set("Content-Encoding", "gzip")
+		w.WriteHeader(200)
+		if r.Method == http.MethodGet {
+			w.Write(body)
+		}
+	case modeLeak:
+		w.Header().Del("Content-Length")
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("<html>" + leakSecret + "</html>"))
 	case modeBadLen:
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)-1))
 		w.WriteHeader(200)

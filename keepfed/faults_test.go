@@ -3,6 +3,7 @@ package keepfed
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -84,6 +85,48 @@ var faultTable = []fault{
 		bw.Flush()
 		f.wait(2 * time.Second)
 	}},
+	// headers at once, then the body a byte every dripEvery: slower than
+	// KeepFed.RemoteMinRate, so the block body is cut by the rate check
+	{name: "slowbody", serve: func(f *faultRemote, w http.ResponseWriter, r *http.Request, status int, body []byte) {
+		conn, bw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		writeRawHeadStatus(bw, status, len(body))
+		bw.Flush()
+		if r.Method == http.MethodHead {
+			return
+		}
+		for _, c := range body {
+			if _, err := conn.Write([]byte{c}); err != nil {
+				return
+			}
+			f.wait(dripEvery)
+			if !f.alive() {
+				return
+			}
+		}
+	}},
+	// every answer gzip-encoded although nobody asked: a block is refused
+	{name: "gzip", serve: func(f *faultRemote, w http.ResponseWriter, r *http.Request, status int, body []byte) {
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(body)
+		zw.Close()
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Length", strconv.Itoa(zb.Len()))
+		w.WriteHeader(status)
+		if r.Method != http.MethodHead {
+			w.Write(zb.Bytes())
+		}
+	}},
+	// a 503 whose HTML body holds a secret: a block error never echoes it
+	{name: "leak", serve: func(f *faultRemote, w http.ResponseWriter, r *http.Request, _ int, _ []byte) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(503)
+		io.WriteString(w, "<html>"+leakSecret+"</html>")
+	}},
 	{name: "500", serve: serveStatus(500)},
 	{name: "503", serve: serveStatus(503)},
 	{name: "429", serve: serveStatus(429)},
@@ -144,7 +187,7 @@ var faultOps = []faultOp{
 		},
 		want: func(f fault) ([]int, string) {
 			switch f.name {
-			case "flip", "short", "reset", "drip":
+			case "flip", "short", "reset", "drip", "slowbody":
 				// a HEAD has no body to damage: the remote's headers are
 				// all keepfed reads
 				return []int{200, 502}, ""
@@ -201,6 +244,8 @@ var faultOps = []faultOp{
 				// spec 2.4: a 5xx from the issuer is passed on
 				s, _ := strconv.Atoi(f.name)
 				return []int{s}, ""
+			case "leak":
+				return []int{503}, ""
 			case "429", "404", "401":
 				// any 4xx from the issuer: the token is not valid here
 				return []int{401, 403}, ""
@@ -246,7 +291,12 @@ func blockWant(f fault) ([]int, string) {
 		// the 3-byte body drips within the idle timeout: it arrives,
 		// slowly but whole; only the headers are bounded by the deadline
 		return []int{200, 502}, ""
+	case "slowbody":
+		// the 200 goes out with the headers; the body is cut by
+		// RemoteMinRate
+		return []int{200}, ""
 	}
+	// gzip and leak included: 502 naming the cluster
 	return []int{502}, ""
 }
 
@@ -266,8 +316,16 @@ func recordWant(f fault) ([]int, string) {
 		// a damaged body may pass, but only as JSON no client parses
 		// (checked by recordCheck), or keepfed refuses it
 		return []int{200, 502}, ""
-	case "drip":
+	case "drip", "slowbody":
 		return []int{502, 504}, ""
+	case "gzip":
+		// records may be encoded: decoded (and bounded) by the record
+		// proxy, or refused
+		return []int{200, 502}, ""
+	case "leak":
+		// spec 7.2: the API server's answer is copied verbatim (it is the
+		// configured host, not an address a remote named)
+		return []int{503}, ""
 	}
 	return []int{502, 504}, ""
 }
@@ -437,6 +495,9 @@ func faultConfig(t *testing.T, remoteHost string) *config.ClusterConfig {
 	cfg := testConfig(t, faultHome)
 	cfg.API.KeepServiceRequestTimeout = config.Duration(time.Second)
 	cfg.API.RequestTimeout = config.Duration(time.Second)
+	// well under a byte per dripEvery: the slowbody fault is cut by it
+	cfg.KeepFed.RemoteMinRate = 1 << 10
+	cfg.KeepFed.RemoteMinRateWindow = config.Duration(300 * time.Millisecond)
 	cfg.RemoteClusters = map[string]config.RemoteClusterConfig{
 		faultCluster: {Host: remoteHost, Scheme: "http", Proxy: true, ActivateUsers: true},
 	}
@@ -519,6 +580,12 @@ func TestFaultMatrix(t *testing.T) {
 				took := time.Since(start)
 				assert.Contains(t, want, r.status, "%s × %s: body %q", f.name, op.name, r.body)
 				assert.Less(t, took, 8*time.Second, "%s × %s took %s", f.name, op.name, took)
+				if strings.HasPrefix(op.name, "remote block") {
+					assert.NotContains(t, string(r.body), leakSecret, "%s × %s: a block error never echoes the remote's body", f.name, op.name)
+				}
+				if f.name == "slowbody" && op.name == "remote block GET" {
+					assert.Error(t, r.readErr, "a body slower than RemoteMinRate is cut")
+				}
 				switch {
 				case r.status == 200 && r.readErr == nil && op.check != nil:
 					op.check(t, e, r)
@@ -550,7 +617,7 @@ func TestFaultMatrix(t *testing.T) {
 // passthrough reports whether r is the remote's own error answer, copied
 // verbatim by the record proxy (spec 7.2), rather than one keepfed made.
 func passthrough(r result, f fault) bool {
-	return strings.Contains(string(r.body), `"fault `)
+	return strings.Contains(string(r.body), `"fault `) || strings.Contains(string(r.body), leakSecret)
 }
 
 // testRemoteRing is a stand-in for the remote cluster's signing key (the

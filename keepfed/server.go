@@ -129,6 +129,8 @@ func New(cfg *config.ClusterConfig, opts Options) (*Server, error) {
 		// bounds each whole remote block request (API.RequestTimeout)
 		RequestTimeout: cfg.API.RequestTimeout.D(),
 		MaxRequests:    cfg.KeepFed.MaxRequestsPerRemote,
+		MinRate:        cfg.KeepFed.RemoteMinRate,
+		MinRateWindow:  cfg.KeepFed.RemoteMinRateWindow.D(),
 		Metrics:        s.metrics,
 	})
 	if s.proxy, err = s.newRecordProxy(); err != nil {

@@ -85,6 +85,9 @@ func (b EmbeddedBackend) Head(locator, token, hash string, size int64) (int64, e
 func (b EmbeddedBackend) NewWriter(hash string, _ int64, _ string) (BlockWriter, error) {
 	w, err := b.V.NewWriter(hash)
 	if err != nil {
+		if IsNoSpace(err) {
+			return nil, request.WrapError(fasthttp.StatusInsufficientStorage, "insufficient storage", err)
+		}
 		return nil, request.WrapError(fasthttp.StatusInternalServerError, "cannot store the block", err)
 	}
 	return w, nil

@@ -14,7 +14,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/keepfed/keepfed/keepfed/metrics"
 	"github.com/keepfed/keepfed/keepfed/remotes"
@@ -166,6 +165,14 @@ func (h *Handler) streamDone(ctx *fasthttp.RequestCtx, cluster string, release f
 }
 
 // readRemote serves a "+R" locator from the remote cluster it names.
+//
+// Only a token this cluster validates may make keepfed fetch from a
+// remote (authorizeRemoteRead), so that keepfed is no open relay. With
+// "X-Keep-Signature: local" from a caller that may also write blocks
+// (authorizeWrite, as PUT), the block is fetched, verified and committed
+// to the local backend before any header is sent; only then is the
+// signed X-Keep-Locator set and the block served from the stored copy.
+// A caller that may not write gets the block without a local copy.
 func (h *Handler) readRemote(ctx *fasthttp.RequestCtx, locator, token string) error {
 	var buf [512]byte
 	remoteLoc, cluster, err := signing.TranslateRemote(buf[:0], locator, h.remotes.Known)
@@ -174,6 +181,9 @@ func (h *Handler) readRemote(ctx *fasthttp.RequestCtx, locator, token string) er
 	}
 	if token == "" {
 		return request.NewError(fasthttp.StatusUnauthorized, reasonNoToken)
+	}
+	if err := h.authorizeRemoteRead(ctx, token); err != nil {
+		return err
 	}
 	salted, err := h.saltFor(ctx, token, cluster)
 	if err != nil {
@@ -195,11 +205,19 @@ func (h *Handler) readRemote(ctx *fasthttp.RequestCtx, locator, token string) er
 			return err
 		}
 	}
+	wantCopy := wantsLocalCopy(ctx.Request.Header.Peek("X-Keep-Signature"))
+	if wantCopy {
+		if err := h.authorizeWrite(ctx, token); err != nil {
+			if request.StatusOf(err) != fasthttp.StatusForbidden {
+				return err
+			}
+			wantCopy = false // served, but not copied
+		}
+	}
 	free := rm.Acquire()
 	if free == nil {
 		return request.Errorf(fasthttp.StatusServiceUnavailable, "too many requests in flight to remote cluster %s", cluster)
 	}
-	wantCopy := wantsLocalCopy(ctx.Request.Header.Peek("X-Keep-Signature"))
 	if method == fasthttp.MethodHead && !wantCopy {
 		defer free()
 		resp, err := rm.Fetch(fasthttp.MethodHead, string(remoteLoc), salted, info.Hash, info.Size)
@@ -228,40 +246,70 @@ func (h *Handler) readRemote(ctx *fasthttp.RequestCtx, locator, token string) er
 		free()
 		return request.Errorf(fasthttp.StatusBadGateway, "remote cluster %s sent a block of unknown or excessive size", cluster)
 	}
-	rmm := h.metrics.Remote(cluster)
 	release := func(err error) { remotes.ReleaseResponse(resp, err); free() }
-	if method == fasthttp.MethodGet {
-		release = h.streamDone(ctx, cluster, release)
+	if wantCopy {
+		return h.copyRemote(ctx, rm.Body(resp), release, cluster, info.Hash, size, token)
 	}
-	bs, err := newBlockStream(resp.BodyStream(), info.Hash, size, release)
+	bs, err := newBlockStream(rm.Body(resp), info.Hash, size, h.streamDone(ctx, cluster, release))
 	if err != nil {
 		bs.finish(err)
 		return request.WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
 	}
-	bs.onBytes = rmm.AddBytes
-	if wantCopy {
-		w, err := h.backend.NewWriter(info.Hash, size, token)
-		if err != nil {
-			bs.finish(err)
-			return err
-		}
-		bs.copy = w
-		var lb [64]byte
-		hs := strconv.AppendInt(append(lb[:0], info.Hash+"+"...), size, 10)
-		signed := h.ring.AppendSigned(nil, string(hs), token, h.now().Add(h.ring.TTL()).Unix())
-		setKeepLocator(&ctx.Response.Header, signed)
-	}
-	if method == fasthttp.MethodHead {
-		if _, err := bs.WriteTo(io.Discard); err != nil {
-			return request.WrapError(fasthttp.StatusBadGateway, "remote cluster "+cluster+" sent a corrupt or incomplete block", err)
-		}
-		ctx.Response.Header.SetContentLength(int(size))
-		return nil
-	}
+	bs.onBytes = h.metrics.Remote(cluster).AddBytes
 	// the status goes out at once, so a failure later shows as a cut
 	// 200 body, never as a missing response a client might retry blindly
 	ctx.Response.ImmediateHeaderFlush = true
 	ctx.SetBodyStream(bs, int(size))
+	return nil
+}
+
+// copyRemote stores the remote block read from src in the local backend,
+// verified, before any header goes out: a remote that fails, sends a
+// corrupt block or is too slow, and a local store that fails, are each
+// answered with their own status and no X-Keep-Locator. Once the copy is
+// committed the signed local locator is set and a GET is served from the
+// stored copy (checked again while streaming). release frees the remote
+// response and its request slot.
+func (h *Handler) copyRemote(ctx *fasthttp.RequestCtx, src io.Reader, release func(error), cluster, hash string, size int64, token string) error {
+	w, err := h.backend.NewWriter(hash, size, token)
+	if err != nil {
+		release(err)
+		return StorageError(err)
+	}
+	bs, err := newBlockStream(src, hash, size, release)
+	bs.copy = w
+	if err != nil {
+		bs.finish(err)
+		return request.WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
+	}
+	bs.onBytes = h.metrics.Remote(cluster).AddBytes
+	if _, err := bs.WriteTo(io.Discard); err != nil {
+		if lce := (*LocalCopyError)(nil); errors.As(err, &lce) {
+			return StorageError(lce.Err)
+		}
+		h.metrics.RemoteError(cluster, classOfStreamError(err))
+		return request.WrapError(fasthttp.StatusBadGateway, "remote cluster "+cluster+" sent a corrupt, incomplete or too slow block", err)
+	}
+	var lb [64]byte
+	hs := strconv.AppendInt(append(lb[:0], hash+"+"...), size, 10)
+	signed := h.ring.AppendSigned(nil, string(hs), token, h.now().Add(h.ring.TTL()).Unix())
+	if string(ctx.Method()) == fasthttp.MethodHead {
+		setKeepLocator(&ctx.Response.Header, signed)
+		ctx.Response.Header.SetContentLength(int(size))
+		return nil
+	}
+	data, n, done, err := h.backend.Read(string(signed), token, hash, size)
+	if err != nil {
+		return err
+	}
+	out, err := newBlockStream(data, hash, n, h.streamDone(ctx, "", done))
+	if err != nil {
+		out.finish(err)
+		return request.WrapError(fasthttp.StatusBadRequest, reasonInvalidLocator, err)
+	}
+	setKeepLocator(&ctx.Response.Header, signed)
+	ctx.Response.ImmediateHeaderFlush = true
+	ctx.SetBodyStream(out, int(n))
 	return nil
 }
 
@@ -353,19 +401,29 @@ func (h *Handler) putBlock(ctx *fasthttp.RequestCtx) error {
 	}
 	w, err := h.backend.NewWriter(info.Hash, size, token)
 	if err != nil {
-		return err
+		return StorageError(err)
 	}
 	digest := md5.New()
 	bp := streamBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(io.MultiWriter(w, digest), io.LimitReader(body, MaxBlockSize+1), *bp)
+	in := &clientReader{r: io.LimitReader(body, MaxBlockSize+1)}
+	n, err := io.CopyBuffer(io.MultiWriter(w, digest), in, *bp)
 	streamBufs.Put(bp)
 	if err != nil {
 		w.Abort()
-		return request.WrapError(fasthttp.StatusBadRequest, "reading the block failed", err)
+		if in.err != nil {
+			// the client's body failed: its fault, 400
+			return request.WrapError(fasthttp.StatusBadRequest, "reading the block failed", err)
+		}
+		return StorageError(err)
 	}
 	if n > MaxBlockSize {
 		w.Abort()
 		return request.Errorf(fasthttp.StatusRequestEntityTooLarge, "block is larger than %d bytes", MaxBlockSize)
+	}
+	if cl := ctx.Request.Header.ContentLength(); cl >= 0 && n != int64(cl) {
+		// the connection ended before the body did
+		w.Abort()
+		return request.Errorf(fasthttp.StatusBadRequest, "reading the block failed: %d of %d bytes received", n, cl)
 	}
 	var sum [md5.Size]byte
 	got := hex.EncodeToString(digest.Sum(sum[:0]))
@@ -378,14 +436,7 @@ func (h *Handler) putBlock(ctx *fasthttp.RequestCtx) error {
 		return request.Errorf(fasthttp.StatusUnprocessableEntity, "content size %d did not match specified locator size %d", n, hint)
 	}
 	if err := w.Commit(); err != nil {
-		var he *request.HTTPError
-		switch {
-		case errors.As(err, &he):
-			return err
-		case errors.Is(err, syscall.ENOSPC):
-			return request.WrapError(fasthttp.StatusInsufficientStorage, "insufficient storage", err)
-		}
-		return request.WrapError(fasthttp.StatusServiceUnavailable, "volume unavailable", err)
+		return StorageError(err)
 	}
 	replicas := 1
 	if rc, ok := w.(replicaCounter); ok {
@@ -399,6 +450,39 @@ func (h *Handler) putBlock(ctx *fasthttp.RequestCtx) error {
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBody(append(out, '\n'))
 	return nil
+}
+
+// clientReader remembers the error of the client's request body, so that
+// a failed copy can tell the client's fault (400) from the storage's.
+type clientReader struct {
+	r   io.Reader
+	err error
+}
+
+func (c *clientReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
+// StorageError maps a failure to store a block to its answer: an
+// *request.HTTPError as it is; ErrCollision 500 "hash collision" (the
+// stored block is kept); a full volume or exhausted quota (ENOSPC,
+// EDQUOT) 507; any other storage failure 503, so that a client may try
+// another keep service.
+func StorageError(err error) error {
+	var he *request.HTTPError
+	switch {
+	case errors.As(err, &he):
+		return err
+	case errors.Is(err, ErrCollision):
+		return request.WrapError(fasthttp.StatusInternalServerError, "hash collision", err)
+	case IsNoSpace(err):
+		return request.WrapError(fasthttp.StatusInsufficientStorage, "insufficient storage", err)
+	}
+	return request.WrapError(fasthttp.StatusServiceUnavailable, "volume unavailable", err)
 }
 
 // authorizeWrite accepts the SystemRootToken, or any token the
@@ -428,6 +512,37 @@ func (h *Handler) authorizeWrite(ctx *fasthttp.RequestCtx, token string) error {
 		}
 	}
 	return request.NewError(fasthttp.StatusForbidden, "token is not allowed to write blocks")
+}
+
+// authorizeRemoteRead decides whether token may have keepfed fetch a
+// block from a remote cluster: the SystemRootToken, or a token the
+// TokenValidator accepts (its ReadValidator answer when it has one, else
+// the same answer as for a write); 403 otherwise. Without a
+// TokenValidator only the SystemRootToken may.
+func (h *Handler) authorizeRemoteRead(ctx *fasthttp.RequestCtx, token string) error {
+	rv, ok := h.validator.(ReadValidator)
+	if !ok {
+		err := h.authorizeWrite(ctx, token)
+		if err != nil && request.StatusOf(err) == fasthttp.StatusForbidden {
+			return request.NewError(fasthttp.StatusForbidden, "token is not valid on this cluster")
+		}
+		return err
+	}
+	if h.cfg.SystemRootToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.cfg.SystemRootToken)) == 1 {
+		return nil
+	}
+	ok, err := rv.ValidateReadToken(context.Background(), token)
+	if err != nil {
+		var he *request.HTTPError
+		if errors.As(err, &he) {
+			return err
+		}
+		return request.WrapError(fasthttp.StatusBadGateway, "token validation failed", err)
+	}
+	if !ok {
+		return request.NewError(fasthttp.StatusForbidden, "token is not valid on this cluster")
+	}
+	return nil
 }
 
 // sizeHint returns the size hint of a locator (the part after the hash

@@ -82,11 +82,20 @@ func (s *blockStream) absorb(p []byte) error {
 	}
 	if s.copy != nil {
 		if _, err := s.copy.Write(p); err != nil {
-			return fmt.Errorf("local copy: %w", err)
+			return &LocalCopyError{err}
 		}
 	}
 	return nil
 }
+
+// LocalCopyError is a stream's failure to write or commit its local copy
+// (as opposed to a failure of its source).
+type LocalCopyError struct{ Err error }
+
+func (e *LocalCopyError) Error() string { return "local copy: " + e.Err.Error() }
+
+// Unwrap returns the storage's error.
+func (e *LocalCopyError) Unwrap() error { return e.Err }
 
 // finishTail reads the held-back tail into buf, checks that the source has
 // ended, verifies the md5 and commits the local copy.
@@ -111,7 +120,8 @@ func (s *blockStream) finishTail(buf []byte) error {
 	}
 	if s.copy != nil {
 		if err := s.copy.Commit(); err != nil {
-			return fmt.Errorf("local copy: %w", err)
+			s.copy = nil // Commit has cleaned up
+			return &LocalCopyError{err}
 		}
 		s.copy = nil
 	}

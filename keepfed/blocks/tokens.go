@@ -30,6 +30,16 @@ type ScopedTokenValidator interface {
 	ValidateTokenFor(ctx context.Context, token, method, path string) (bool, error)
 }
 
+// ReadValidator is implemented by a TokenValidator that tells apart the
+// tokens that may read remote blocks through keepfed (+R) from those that
+// may also write. Without it a +R read needs the same token as a write.
+type ReadValidator interface {
+	// ValidateReadToken reports whether token is a valid token this
+	// cluster lets read blocks of remote clusters; errors as
+	// ValidateToken.
+	ValidateReadToken(ctx context.Context, token string) (bool, error)
+}
+
 // TokenUpgrader turns an obsolete v1 token (a bare secret) into its v2 form
 // "v2/<uuid>/<secret>" so that it can be salted for a remote cluster. The
 // identity layer implements it by looking the secret up locally; without

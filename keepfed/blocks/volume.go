@@ -1,11 +1,15 @@
 package blocks
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 )
 
 // Volume is the embedded backend's block store: a directory holding each
@@ -24,6 +28,11 @@ type Volume struct {
 // ErrBlockNotFound is returned by Volume.Open for a block that is not
 // stored.
 var ErrBlockNotFound = errors.New("block not found")
+
+// ErrCollision is returned by VolumeWriter.Commit when a block with the
+// same hash is already stored with different content: the stored block is
+// kept, as keepstore does ("hash collision", 500).
+var ErrCollision = errors.New("hash collision")
 
 // NewVolume opens (creating it if needed) the volume under dataDir.
 func NewVolume(dataDir string) (*Volume, error) {
@@ -118,27 +127,109 @@ func (w *VolumeWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Commit fsyncs the data and renames it into place.
+// Commit fsyncs the data and puts it in place without ever replacing a
+// stored block: the temporary file is hard-linked to the block's name,
+// which fails when the name exists. An existing block with the same
+// bytes is only touched (its mtime set to now, as keepstore does); one
+// with different bytes is kept and Commit returns ErrCollision. The
+// temporary file is gone when Commit returns.
 func (w *VolumeWriter) Commit() error {
 	if w.closed {
 		return errors.New("block writer already closed")
 	}
 	w.closed = true
 	name := w.f.Name()
+	defer os.Remove(name)
 	if err := w.f.Sync(); err != nil {
 		w.f.Close()
-		os.Remove(name)
 		return fmt.Errorf("syncing block: %w", err)
 	}
 	if err := w.f.Close(); err != nil {
-		os.Remove(name)
 		return fmt.Errorf("closing block: %w", err)
 	}
+	err := os.Link(name, w.final)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return existing(name, w.final)
+	}
+	// a file system without hard links: check, then rename (a block
+	// stored between the two is replaced by identical bytes, or by
+	// different ones only in that window)
+	if _, serr := os.Lstat(w.final); serr == nil {
+		return existing(name, w.final)
+	}
 	if err := os.Rename(name, w.final); err != nil {
-		os.Remove(name)
 		return fmt.Errorf("renaming block into place: %w", err)
 	}
 	return nil
+}
+
+// existing settles a write of a block whose name is taken: equal bytes
+// are a success (the stored block's mtime is set to now), different ones
+// ErrCollision.
+func existing(tmp, final string) error {
+	same, err := sameContent(tmp, final)
+	if err != nil {
+		return fmt.Errorf("comparing with the stored block: %w", err)
+	}
+	if !same {
+		return ErrCollision
+	}
+	now := time.Now()
+	if err := os.Chtimes(final, now, now); err != nil {
+		return fmt.Errorf("touching the stored block: %w", err)
+	}
+	return nil
+}
+
+// sameContent reports whether files a and b hold the same bytes.
+func sameContent(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	sa, err := fa.Stat()
+	if err != nil {
+		return false, err
+	}
+	sb, err := fb.Stat()
+	if err != nil {
+		return false, err
+	}
+	if sa.Size() != sb.Size() {
+		return false, nil
+	}
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		if ea == io.EOF || ea == io.ErrUnexpectedEOF {
+			return eb == io.EOF || eb == io.ErrUnexpectedEOF, nil
+		}
+		if ea != nil {
+			return false, ea
+		}
+		if eb != nil && eb != io.EOF && eb != io.ErrUnexpectedEOF {
+			return false, eb
+		}
+	}
+}
+
+// IsNoSpace reports whether err means the volume is full: no space left
+// on the device (ENOSPC) or the quota is exhausted (EDQUOT).
+func IsNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // Abort discards the data written so far. It is a no-op after Commit.

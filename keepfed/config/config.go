@@ -169,6 +169,13 @@ type KeepFedConfig struct {
 	MaxRequestsPerRemote int `yaml:"MaxRequestsPerRemote"`
 	// RemoteBlockCache keeps verified remote blocks on local disk.
 	RemoteBlockCache RemoteBlockCacheConfig `yaml:"RemoteBlockCache"`
+	// RemoteMinRate is the least a remote keep service must send of a
+	// block body, in bytes per second over each RemoteMinRateWindow of
+	// waiting on it; a slower body is cut and the request slot freed. A
+	// negative value turns the check off.
+	RemoteMinRate int64 `yaml:"RemoteMinRate"`
+	// RemoteMinRateWindow is the window RemoteMinRate is measured over.
+	RemoteMinRateWindow Duration `yaml:"RemoteMinRateWindow"`
 }
 
 // RemoteBlockCacheConfig is Clusters.<id>.KeepFed.RemoteBlockCache: a
@@ -199,6 +206,8 @@ const (
 	DefaultShutdownTimeout       = 30 * time.Second
 	DefaultDiscoveryTTL          = 5 * time.Minute
 	DefaultMaxRequestsPerRemote  = 32
+	DefaultRemoteMinRate         = 16 << 10
+	DefaultRemoteMinRateWindow   = 10 * time.Second
 	DefaultListen                = "127.0.0.1:9002"
 	DefaultReplication           = 2
 	DefaultTrashSweepInterval    = 60 * time.Second
@@ -421,6 +430,12 @@ func (c *ClusterConfig) applyDefaults() error {
 	}
 	if rbc.Dir == "" && rbc.Enabled() && k.Backend == "embedded" && k.DataDir != "" {
 		rbc.Dir = filepath.Join(k.DataDir, "remote-cache")
+	}
+	if k.RemoteMinRate == 0 {
+		k.RemoteMinRate = DefaultRemoteMinRate
+	}
+	if k.RemoteMinRateWindow <= 0 {
+		k.RemoteMinRateWindow = Duration(DefaultRemoteMinRateWindow)
 	}
 	for rid, rc := range c.RemoteClusters {
 		if rid != "*" && !signing.IsClusterID(rid) {

@@ -35,6 +35,8 @@ type Registry struct {
 	idle      time.Duration
 	reqTO     time.Duration
 	maxReqs   int
+	minRate   int64
+	rateWin   time.Duration
 	metrics   *metrics.Metrics
 
 	mu   sync.Mutex
@@ -67,6 +69,13 @@ type Config struct {
 	// MaxRequests, when > 0, bounds the block requests in flight to one
 	// remote cluster (KeepFed.MaxRequestsPerRemote).
 	MaxRequests int
+	// MinRate, when > 0, is the least a remote keep service must send
+	// of a block body, in bytes per second averaged over each
+	// MinRateWindow (KeepFed.RemoteMinRate): a slower body is cut, so a
+	// remote that drips cannot hold a request slot for long.
+	MinRate int64
+	// MinRateWindow is the window of MinRate (KeepFed.RemoteMinRateWindow).
+	MinRateWindow time.Duration
 	// Metrics receives per-cluster counters (may be nil).
 	Metrics *metrics.Metrics
 }
@@ -81,6 +90,8 @@ func New(c Config) *Registry {
 		idle:      c.IdleTimeout,
 		reqTO:     c.RequestTimeout,
 		maxReqs:   c.MaxRequests,
+		minRate:   c.MinRate,
+		rateWin:   c.MinRateWindow,
 		metrics:   c.Metrics,
 		live:      map[string]*Remote{},
 	}
@@ -143,24 +154,50 @@ func (r *Registry) Lookup(id string) (*Remote, bool) {
 	if !ok {
 		return nil, false
 	}
-	if dns {
-		n := 0
-		for k, v := range r.live {
-			if v.dns {
-				n++
-				if n >= maxDNSRemotes {
-					delete(r.live, k)
-				}
-			}
-		}
-	}
 	rm := NewRemote(id, scheme, host, insecure, dns, r.ttl, r.idle, r.metrics)
 	rm.reqTO = r.reqTO
+	rm.minRate, rm.rateWin = r.minRate, r.rateWin
 	if r.maxReqs > 0 {
 		rm.sem = make(chan struct{}, r.maxReqs)
 	}
+	if dns && !r.makeRoomLocked() {
+		// every entry is in use: serve this request with state of its
+		// own rather than break one of them or grow past the bound
+		return rm, true
+	}
 	r.live[id] = rm
 	return rm, true
+}
+
+// makeRoomLocked makes room for one more cluster found by DNS: below
+// maxDNSRemotes there is room; else the least recently used entry with
+// nothing in flight is dropped (its idle connections closed). An entry in
+// use is never dropped, so its request slots keep counting; false when
+// every entry is in use.
+func (r *Registry) makeRoomLocked() bool {
+	n := 0
+	var victim string
+	var oldest int64
+	for k, v := range r.live {
+		if !v.dns {
+			continue
+		}
+		n++
+		if v.inUse.Load() == 0 {
+			if t := v.lastUse.Load(); victim == "" || t < oldest {
+				victim, oldest = k, t
+			}
+		}
+	}
+	if n < maxDNSRemotes {
+		return true
+	}
+	if victim == "" {
+		return false
+	}
+	r.live[victim].client.CloseIdleConnections()
+	delete(r.live, victim)
+	return true
 }
 
 // Remote is the live state of one remote cluster.
@@ -177,6 +214,10 @@ type Remote struct {
 	idle    time.Duration
 	reqTO   time.Duration // 0: no overall bound
 	sem     chan struct{} // nil: unbounded
+	minRate int64         // bytes per second over rateWin; 0: none
+	rateWin time.Duration
+	inUse   atomic.Int64 // requests in flight (Acquire, Fetch, Get, Do, Services)
+	lastUse atomic.Int64 // Unix ns of the last use
 	client  *fasthttp.Client
 	metrics *metrics.Metrics
 
@@ -208,16 +249,31 @@ func NewRemote(id, scheme, host string, insecure, dns bool, ttl, idle time.Durat
 // Acquire takes one of the remote's request slots and returns its
 // release (safe to call more than once), or nil when all are taken.
 func (rm *Remote) Acquire() func() {
-	if rm.sem == nil {
-		return func() {}
+	if rm.sem != nil {
+		select {
+		case rm.sem <- struct{}{}:
+		default:
+			return nil
+		}
 	}
-	select {
-	case rm.sem <- struct{}{}:
-	default:
-		return nil
-	}
+	done := rm.use()
 	var once sync.Once
-	return func() { once.Do(func() { <-rm.sem }) }
+	return func() {
+		once.Do(func() {
+			done()
+			if rm.sem != nil {
+				<-rm.sem
+			}
+		})
+	}
+}
+
+// use marks the remote in use until the returned function is called, so
+// that the registry does not drop it meanwhile.
+func (rm *Remote) use() func() {
+	rm.inUse.Add(1)
+	rm.lastUse.Store(time.Now().UnixNano())
+	return func() { rm.inUse.Add(-1) }
 }
 
 // Discoveries returns how many times the keep services were fetched.
@@ -235,6 +291,7 @@ func (rm *Remote) Invalidate() {
 // fresh, else from <BaseURL>/arvados/v1/keep_services/accessible. The
 // returned slice must not be modified.
 func (rm *Remote) Services() ([]KeepService, error) {
+	defer rm.use()()
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	if rm.services != nil && time.Now().Before(rm.expires) {
@@ -355,7 +412,7 @@ func (c *idleConn) Write(p []byte) (int, error) {
 // ErrorClass classifies a transport error for metrics and status mapping.
 func ErrorClass(err error) string {
 	var ne net.Error
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
+	if errors.Is(err, ErrTooSlow) || errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
 		return metrics.ErrClassTimeout
 	}
 	return metrics.ErrClassUnreachable
@@ -365,6 +422,7 @@ func ErrorClass(err error) string {
 // its query) and returns the status and a copy of the body. Every wait is
 // bounded by the idle timeout, and the body by the client's limit.
 func (rm *Remote) Get(path, token string) (int, []byte, error) {
+	defer rm.use()()
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
@@ -383,6 +441,7 @@ func (rm *Remote) Get(path, token string) (int, []byte, error) {
 // timeout on every wait), for callers that build their own request, such
 // as a block PUT to an upstream keepstore.
 func (rm *Remote) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
+	defer rm.use()()
 	return rm.client.Do(req, resp)
 }
 
