@@ -73,12 +73,13 @@ func (s *Server) newClientDocs() (*clientDocs, error) {
 	if controller == "" {
 		controller = ext
 	}
-	webdav := cfg.Services.WebDAV.ExternalURL
+	webdav, download := s.webdavURLs(ext)
 	conf, err := discovery.ExportedConfig(discovery.ConfigParams{
 		ClusterID:            cfg.ClusterID,
 		ControllerURL:        controller,
 		KeepproxyURL:         ext,
 		WebDAVURL:            webdav,
+		WebDAVDownloadURL:    download,
 		DefaultReplication:   repl,
 		BlobSigningTTL:       cfg.Collections.BlobSigningTTL.D(),
 		TrashSweepInterval:   cfg.Collections.TrashSweepInterval.D(),

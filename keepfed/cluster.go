@@ -86,4 +86,5 @@ func (s *Server) EnableEmbeddedIdentity(id *identity.Identity) {
 		s.router.HandlePrefix("/arvados/v1/"+string(k), h.Serve)
 	}
 	s.router.Handle(fasthttp.MethodPost, identity.TokenManagementPath, h.ServeIssueToken)
+	s.webdavRoutes(id)
 }

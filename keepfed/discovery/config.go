@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -16,9 +17,11 @@ type ConfigParams struct {
 	ControllerURL string
 	// KeepproxyURL is Services.Keepproxy.ExternalURL: keepfed itself.
 	KeepproxyURL string
-	// WebDAVURL is published as both Services.WebDAV and
-	// Services.WebDAVDownload; "" when there is none.
+	// WebDAVURL is published as Services.WebDAV; "" when there is none.
 	WebDAVURL string
+	// WebDAVDownloadURL is published as Services.WebDAVDownload; ""
+	// publishes WebDAVURL there too.
+	WebDAVDownloadURL string
 	// DefaultReplication is Collections.DefaultReplication.
 	DefaultReplication int
 	// BlobSigningTTL is Collections.BlobSigningTTL.
@@ -178,7 +181,7 @@ func ExportedConfig(p ConfigParams) ([]byte, error) {
 		{"Controller", p.ControllerURL},
 		{"Keepproxy", p.KeepproxyURL},
 		{"WebDAV", p.WebDAVURL},
-		{"WebDAVDownload", p.WebDAVURL},
+		{"WebDAVDownload", cmp.Or(p.WebDAVDownloadURL, p.WebDAVURL)},
 		{"Websocket", ""},
 		{"Workbench1", ""},
 		{"Workbench2", ""},
