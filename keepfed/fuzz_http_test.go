@@ -78,6 +78,8 @@ func FuzzHTTPRequest(f *testing.F) {
 		{"DELETE", "/arvados/v1/groups/" + loc, "Cookie: arvados_api_token=%%%", ""},
 		{"POST", identity.TokenManagementPath, "Authorization: Bearer " + testRootToken, `{"email":"a@b"}`},
 		{"GET", "/\x00/%zz?%%", "X-Request-Id: " + strings.Repeat("r", 300), ""},
+		{"PUT", "/c=xfuzz-4zz18-000000000000001/a.txt", "Authorization: Bearer " + testRootToken, "hello"},
+		{"GET", "/c=d41d8cd98f00b204e9800998ecf8427e-0/t=x/_/foo", "Range: bytes=0-1\nOrigin: x", ""},
 	} {
 		f.Add(s.m, s.uri, s.hdr, []byte(s.body))
 	}
