@@ -15,6 +15,7 @@ package webdav
 import (
 	"mime"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,7 +141,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) error {
 // keep-web knows gets the CORS headers, one for another method 405.
 func preflight(ctx *fasthttp.RequestCtx) error {
 	m := string(ctx.Request.Header.Peek("Access-Control-Request-Method"))
-	if m != "" && !strings.Contains(corsMethods+", HEAD", m) {
+	if m != "" && !slices.Contains(strings.Split(corsMethods+", HEAD", ", "), m) {
 		return errMethod
 	}
 	hdr := &ctx.Response.Header
