@@ -212,6 +212,33 @@ func TestWebDAVAuth(t *testing.T) {
 			}
 		})
 	}
+	// scoped tokens: the scopes apply as to the API requests keep-web
+	// makes (GET, and for a PUT also PUT, of the collection record)
+	scoped := func(scopes ...string) string {
+		body, _ := json.Marshal(map[string]any{"api_client_authorization": map[string]any{"scopes": scopes}})
+		r := do(t, http.MethodPost, e.tc.url+"/arvados/v1/api_client_authorizations", e.token, body, "Content-Type", "application/json")
+		require.Equal(t, 200, r.status, string(r.body))
+		var tok struct {
+			UUID     string `json:"uuid"`
+			APIToken string `json:"api_token"`
+		}
+		require.NoError(t, json.Unmarshal(r.body, &tok))
+		return "v2/" + tok.UUID + "/" + tok.APIToken
+	}
+	usersOnly := scoped("GET /arvados/v1/users/current")
+	readOnly := scoped("GET /arvados/v1/collections/")
+	for _, tt := range []struct {
+		name, method, token string
+		status              int
+	}{
+		{"users/current scope GET", "GET", usersOnly, 403},
+		{"users/current scope PUT", "PUT", usersOnly, 403},
+		{"collections GET scope GET", "GET", readOnly, 200},
+		{"collections GET scope PUT", "PUT", readOnly, 403},
+	} {
+		r := do(t, tt.method, u, tt.token, []byte("overwritten"))
+		assert.Equal(t, tt.status, r.status, "%s: %s", tt.name, r.body)
+	}
 	r = do(t, http.MethodGet, u, e.token, nil)
 	assert.Equal(t, "secret", string(r.body), "refused PUTs left the file alone")
 }

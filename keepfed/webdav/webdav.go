@@ -116,6 +116,15 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
+	// A token's scopes apply as to the API requests keep-web makes for
+	// it: reading the collection record, and updating it for a PUT.
+	apiMethod := fasthttp.MethodGet
+	if method == fasthttp.MethodPut {
+		apiMethod = fasthttp.MethodPut
+	}
+	if err := identity.CheckScopes(auth, apiMethod, "/arvados/v1/collections/"+t.Collection); err != nil {
+		return err
+	}
 	var rec store.Record
 	if t.IsPDH {
 		rec, err = h.st.FindByPDH(t.Collection, auth)
