@@ -59,8 +59,10 @@ func (p *Proxy) servePDH(ctx *fasthttp.RequestCtx, local fasthttp.RequestHandler
 		// goroutines, which may outlive the handler.
 		req := fasthttp.AcquireRequest()
 		ctx.Request.CopyTo(req)
-		p.prepare(ctx, req, rc, auth, false)
-		req.Header.Del("Accept-Encoding")
+		if err := p.prepare(ctx, req, rc, outbound{cluster: t.ID, token: token, auth: auth}); err != nil {
+			fasthttp.ReleaseRequest(req)
+			return err
+		}
 		rw := p.toLocal(t.ID, token)
 		asked++
 		go func() {
@@ -101,16 +103,10 @@ func (p *Proxy) askPDH(rc *remote, cluster string, req *fasthttp.Request, pdh st
 	if st := resp.StatusCode(); st != fasthttp.StatusOK {
 		return fail(st, "cluster "+cluster+" answered "+strconv.Itoa(st))
 	}
-	body := resp.Body()
-	if len(resp.Header.ContentEncoding()) > 0 {
-		b, err := resp.BodyUncompressed()
-		if err != nil {
-			return fail(fasthttp.StatusBadGateway, "malformed response from cluster "+cluster)
-		}
-		resp.Header.Del("Content-Encoding")
-		resp.SetBody(b)
-		body = resp.Body()
+	if err := decodeBody(resp, p.cfg.MaxBodySize, cluster); err != nil {
+		return fail(statusOf(err), err.Error())
 	}
+	body := resp.Body()
 	buf := getBuf()
 	m, found, err := manifestText((*buf)[:0], body)
 	*buf = m

@@ -280,7 +280,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, local fasthttp.RequestHandler) e
 		if err != nil {
 			return err
 		}
-		f := forwarding{target: t, auth: auth}
+		f := forwarding{target: t, token: token, auth: auth}
 		if rt.collection {
 			f.rewriteIn = true
 			f.rewriteOut = p.toLocal(t.ID, token)
