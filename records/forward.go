@@ -3,8 +3,8 @@ package records
 import (
 	"bytes"
 	"crypto/tls"
-	"errors"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -475,7 +475,7 @@ func rewriteResponse(resp *fasthttp.Response, rw manifest.Rewriter, cluster stri
 		return nil, nil
 	}
 	buf := getBuf()
-	out, _, err := AppendManifestJSON((*buf)[:0], body, rw)
+	out, _, err := AppendRecordManifests((*buf)[:0], body, rw)
 	if err != nil {
 		putBuf(buf)
 		return nil, wrapError(fasthttp.StatusBadGateway, "malformed response from cluster "+cluster, err)

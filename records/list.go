@@ -124,7 +124,7 @@ func collectList(g clusterUUIDs, fetch listFetch, rw *manifest.Rewriter) listPar
 			return part
 		}
 		if rw != nil {
-			if body, _, err = AppendManifestJSON(nil, body, *rw); err != nil {
+			if body, _, err = AppendRecordManifests(nil, body, *rw); err != nil {
 				part.err = errorf(fasthttp.StatusBadGateway, "malformed response from cluster %s", g.cluster)
 				return part
 			}
