@@ -208,6 +208,7 @@ func sanitizeArgs(raw []byte) (out []byte, readers []string, changed bool) {
 	if !bytes.Contains(bytes.ToLower(raw), []byte("token")) && !bytes.Contains(raw, []byte("%")) {
 		return raw, nil, false
 	}
+	orig := raw
 	out = make([]byte, 0, len(raw))
 	for len(raw) > 0 {
 		i := bytes.IndexAny(raw, "&;")
@@ -233,8 +234,10 @@ func sanitizeArgs(raw []byte) (out []byte, readers []string, changed bool) {
 		out = append(out, seg...)
 		out = append(out, sep...)
 	}
-	out = bytes.TrimRight(out, "&;")
-	return out, readers, changed
+	if !changed {
+		return orig, nil, false
+	}
+	return bytes.TrimRight(out, "&;"), readers, true
 }
 
 // unescapeArg percent-decodes a query component ('+' is a space); a bad

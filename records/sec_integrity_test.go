@@ -343,3 +343,15 @@ func TestAppendRecordManifestsScope(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendRecordManifestsAllocs: the strict record-level splice keeps
+// the zero-allocation promise of the hot path (a caller's buffer).
+func TestAppendRecordManifestsAllocs(t *testing.T) {
+	rw := manifest.ToRemote(idB)
+	body := []byte(`{"uuid":"x","properties":{"a":1},"manifest_text":". ` + locB + ` 0:3:foo\n"}`)
+	dst := make([]byte, 0, 4096)
+	AppendRecordManifests(dst, body, rw) //nolint:errcheck // warm the pools
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = AppendRecordManifests(dst[:0], body, rw) }); n != 0 {
+		t.Errorf("%v allocations per call", n)
+	}
+}
