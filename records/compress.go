@@ -163,8 +163,8 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 // encoding is a 502 naming the cluster.
 func decodeBody(resp *fasthttp.Response, limit int, cluster string) error {
 	ce := strings.ToLower(strings.TrimSpace(string(resp.Header.ContentEncoding())))
-	if ce == "" || ce == "identity" {
-		return nil
+	if ce == "" || ce == "identity" || len(resp.Body()) == 0 {
+		return nil // nothing to decode (HEAD, 204, 304 carry no body)
 	}
 	var r io.Reader
 	src := bytes.NewReader(resp.Body())

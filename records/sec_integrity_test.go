@@ -355,3 +355,24 @@ func TestAppendRecordManifestsAllocs(t *testing.T) {
 		t.Errorf("%v allocations per call", n)
 	}
 }
+
+// TestEncodedEmptyBodies: HEAD and 204 answers carry no body to decode,
+// whatever their Content-Encoding.
+func TestEncodedEmptyBodies(t *testing.T) {
+	b := newFakeCluster(t, idB)
+	e := newEnv(t, Config{}, b)
+	b.setOverride(func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.Response.Header.Set("Content-Encoding", "gzip")
+		if ctx.IsHead() {
+			ctx.SetBody(fasthttp.AppendGzipBytes(nil, []byte(`{"a":1}`)))
+			return
+		}
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	})
+	for _, m := range []string{"HEAD", "DELETE"} {
+		if resp := call(e.h, m, "/arvados/v1/groups/zbbbb-j7d0g-000000000000001", nil); resp.StatusCode() >= 300 {
+			t.Errorf("%s: status %d %s", m, resp.StatusCode(), resp.Body())
+		}
+	}
+}
