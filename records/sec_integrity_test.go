@@ -345,13 +345,16 @@ func TestAppendRecordManifestsScope(t *testing.T) {
 }
 
 // TestAppendRecordManifestsAllocs: the strict record-level splice keeps
-// the zero-allocation promise of the hot path (a caller's buffer).
+// the allocation promise of AppendManifestJSON (a caller's buffer; 0 in
+// a normal build).
 func TestAppendRecordManifestsAllocs(t *testing.T) {
 	rw := manifest.ToRemote(idB)
 	body := []byte(`{"uuid":"x","properties":{"a":1},"manifest_text":". ` + locB + ` 0:3:foo\n"}`)
 	dst := make([]byte, 0, 4096)
 	AppendRecordManifests(dst, body, rw) //nolint:errcheck // warm the pools
-	if n := testing.AllocsPerRun(100, func() { _, _, _ = AppendRecordManifests(dst[:0], body, rw) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = AppendRecordManifests(dst[:0], body, rw) }); n > 1 {
+		// (as TestAppendManifestJSONAllocs: 0 normally; the race
+		// detector's sync.Pool may drop a pooled buffer)
 		t.Errorf("%v allocations per call", n)
 	}
 }
