@@ -134,6 +134,7 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, rc *rem
 	reqID := append([]byte(nil), req.Header.Peek("X-Request-Id")...)
 	prior := append([]byte(nil), req.Header.Peek("X-Forwarded-For")...)
 	keepAllowedHeaders(&req.Header)
+	req.Header.SetHost(rc.host)
 	req.Header.Del("X-Request-Id")
 	if len(reqID) == 0 {
 		reqID = append(reqID, ctx.Response.Header.Peek("X-Request-Id")...)
