@@ -178,6 +178,13 @@ func (p *Proxy) remoteFetch(ctx *fasthttp.RequestCtx, rc *remote, cluster, token
 	if err := p.prepare(ctx, tmpl, rc, outbound{cluster: cluster, token: token, auth: auth}); err != nil {
 		return nil, err
 	}
+	// The client's reader tokens, salted by prepare, go along.
+	readers := append([]byte(nil), tmpl.URI().QueryArgs().Peek("reader_tokens")...)
+	if len(readers) == 0 && isForm(tmpl) {
+		var fa fasthttp.Args
+		fa.ParseBytes(tmpl.Body())
+		readers = append(readers, fa.Peek("reader_tokens")...)
+	}
 	tmpl.Header.SetMethod(fasthttp.MethodPost)
 	tmpl.URI().SetPath("/arvados/v1/" + rt.typ)
 	tmpl.URI().SetQueryString("")
@@ -191,6 +198,9 @@ func (p *Proxy) remoteFetch(ctx *fasthttp.RequestCtx, rc *remote, cluster, token
 		var args fasthttp.Args
 		args.Set("_method", "GET")
 		listArgs(&args, uuids, rt.sel)
+		if len(readers) > 0 {
+			args.SetBytesV("reader_tokens", readers)
+		}
 		req.SetBody(args.AppendBytes(nil))
 		if err := p.do(rc, cluster, req, resp); err != nil {
 			return nil, err

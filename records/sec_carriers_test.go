@@ -324,3 +324,24 @@ func newReq(method, uri, ct, body string) *fasthttp.Request {
 	req.SetBodyString(body)
 	return req
 }
+
+// TestFederatedListReaderTokens: a federated list sends each remote the
+// client's reader tokens salted for it, and no raw token.
+func TestFederatedListReaderTokens(t *testing.T) {
+	b := newFakeCluster(t, idB)
+	e := newEnv(t, Config{}, b)
+	f := `[["uuid","in",["zbbbb-j7d0g-000000000000001","zaaaa-j7d0g-000000000000001"]]]`
+	resp := call(e.h, "GET", "/arvados/v1/groups?filters="+urlq(f)+"&reader_tokens="+urlq(`["`+tokC+`"]`)+"&api_token="+urlq(tokA), nil)
+	if resp.StatusCode() != 200 {
+		t.Fatalf("status %d %s", resp.StatusCode(), resp.Body())
+	}
+	r := b.last(t)
+	v, _ := url.ParseQuery(string(r.Body))
+	if got, want := v.Get("reader_tokens"), `["`+mustSalt(t, tokC, idB)+`"]`; got != want {
+		t.Errorf("reader_tokens %q want %q (body %q)", got, want, r.Body)
+	}
+	if r.Auth != "Bearer "+mustSalt(t, tokA, idB) {
+		t.Errorf("Authorization %q", r.Auth)
+	}
+	assertNoRaw(t, r, secretOf(tokA), secretOf(tokC))
+}
