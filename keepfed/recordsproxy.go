@@ -20,8 +20,15 @@ type remotesResolver struct {
 	conf map[string]config.RemoteClusterConfig
 }
 
-// Resolve implements records.Resolver.
+// Resolve implements records.Resolver. A cluster configured with Proxy:
+// false is not used for proxying requests, as in Arvados's controller
+// (its federation backends are only the Proxy: true remotes): the proxy
+// then answers 404 "no proxy available for cluster X" without contacting
+// it. Blocks are still fetched from it (+R hints do not need Proxy).
 func (a remotesResolver) Resolve(id string) (records.Target, bool) {
+	if rc, ok := a.conf[id]; ok && !rc.Proxy {
+		return records.Target{}, false
+	}
 	base, insecure, ok := a.r.Endpoint(id)
 	if !ok {
 		return records.Target{}, false

@@ -2,10 +2,13 @@ package records
 
 import (
 	"bytes"
+	"io"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 	"github.com/valyala/fasthttp"
 )
@@ -150,4 +153,56 @@ type sliceWriter struct{ b []byte }
 func (w *sliceWriter) Write(p []byte) (int, error) {
 	w.b = append(w.b, p...)
 	return len(p), nil
+}
+
+// decodeBody replaces a compressed response body from cluster by its
+// decoded form, never holding more than limit decoded bytes: gzip (x-gzip),
+// deflate (zlib, as fasthttp and browsers send it) and zstd are decoded;
+// identity and no Content-Encoding leave the body as it is. A body that
+// decodes past limit, does not decode, or has another or a stacked
+// encoding is a 502 naming the cluster.
+func decodeBody(resp *fasthttp.Response, limit int, cluster string) error {
+	ce := strings.ToLower(strings.TrimSpace(string(resp.Header.ContentEncoding())))
+	if ce == "" || ce == "identity" || len(resp.Body()) == 0 {
+		return nil // nothing to decode (HEAD, 204, 304 carry no body)
+	}
+	var r io.Reader
+	src := bytes.NewReader(resp.Body())
+	switch ce {
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return wrapError(fasthttp.StatusBadGateway, "malformed compressed response from cluster "+cluster, err)
+		}
+		defer zr.Close()
+		r = zr
+	case "deflate":
+		zr, err := zlib.NewReader(src)
+		if err != nil {
+			return wrapError(fasthttp.StatusBadGateway, "malformed compressed response from cluster "+cluster, err)
+		}
+		defer zr.Close()
+		r = zr
+	case "zstd":
+		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxMemory(uint64(limit)+1), zstd.WithDecoderMaxWindow(uint64(max(limit, 1<<20))))
+		if err != nil {
+			return wrapError(fasthttp.StatusBadGateway, "malformed compressed response from cluster "+cluster, err)
+		}
+		defer zr.Close()
+		r = zr
+	default:
+		return errorf(fasthttp.StatusBadGateway, "response from cluster %s has an unsupported Content-Encoding", cluster)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(limit, 4*len(resp.Body())+512)))
+	n, err := io.Copy(buf, io.LimitReader(r, int64(limit)+1))
+	if n > int64(limit) {
+		return errorf(fasthttp.StatusBadGateway, "response from cluster %s is too large (more than %d bytes decoded)", cluster, limit)
+	}
+	if err != nil {
+		return wrapError(fasthttp.StatusBadGateway, "malformed compressed response from cluster "+cluster, err)
+	}
+	resp.Header.Del("Content-Encoding")
+	resp.SetBody(buf.Bytes())
+	return nil
 }

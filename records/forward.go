@@ -3,8 +3,10 @@ package records
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -12,15 +14,16 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/keepfed/keepfed/manifest"
+	"github.com/keepfed/keepfed/signing"
 )
 
 // forwarding describes one request forwarded to another cluster (or to the
 // upstream API).
 type forwarding struct {
 	target Target
-	// auth is the (salted) token sent as "Authorization: Bearer"; "" sends
-	// none.
-	auth string
+	// token is the client's raw token; auth the (salted) one sent as
+	// "Authorization: Bearer"; "" sends none.
+	token, auth string
 	// upstream: the target is this cluster's own API; credentials go
 	// unchanged.
 	upstream bool
@@ -49,15 +52,19 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, f forwarding) error {
 	if err != nil {
 		return err
 	}
-	p.prepare(ctx, req, rc, f.auth, f.upstream)
+	if err := p.prepare(ctx, req, rc, outbound{cluster: f.target.ID, token: f.token, auth: f.auth, upstream: f.upstream}); err != nil {
+		return err
+	}
 	if f.rewriteIn {
 		rewriteRequestManifests(req, f.target.ID)
 	}
-	if f.rewriteOut != nil {
-		req.Header.Del("Accept-Encoding")
-	}
 	if err := p.do(rc, f.target.ID, req, resp); err != nil {
 		return err
+	}
+	if !f.upstream {
+		if err := p.checkRemoteAnswer(resp, f.target.ID); err != nil {
+			return err
+		}
 	}
 	var buf *[]byte
 	if f.rewriteOut != nil {
@@ -72,49 +79,215 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, f forwarding) error {
 	return nil
 }
 
+// outbound says whose credentials a prepared request carries.
+type outbound struct {
+	// cluster is the target's id.
+	cluster string
+	// token is the client's raw token (ExtractToken), auth the salted
+	// one sent as "Authorization: Bearer"; "" sends none.
+	token, auth string
+	// upstream: the target is this cluster's own API; credentials go
+	// unchanged.
+	upstream bool
+}
+
 // prepare turns req, a copy of the client's request, into the request for
-// rc: URI scheme and host, hop-by-hop headers dropped, the client's
-// credentials (Authorization, arvados_api_token cookie, api_token in the
-// query and form body) replaced by "Authorization: Bearer auth" unless
-// upstream, X-Request-Id kept, X-Forwarded-For and the Via mark added.
-func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, rc *remote, auth string, upstream bool) {
+// rc: URI scheme and host, hop-by-hop headers dropped, X-Forwarded-For and
+// the Via mark added. Unless upstream, the request keeps only the
+// forwardedHeaders, every token carrier is removed (Authorization,
+// cookies, api_token in the query, ';'-separated or percent-encoded
+// spellings included, and in form, JSON and multipart bodies), reader
+// tokens are salted for the target (or dropped), and o.auth is sent as
+// "Authorization: Bearer". A request that still holds a raw token secret
+// not issued by the target anywhere else is refused (400).
+func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, rc *remote, o outbound) error {
 	uri := req.URI()
 	uri.SetScheme(rc.scheme)
 	uri.SetHost(rc.host)
 	req.Header.SetHost(rc.host)
 	req.UseHostHeader = false
 	stripHopHeaders(&req.Header)
-	if !upstream {
-		req.Header.Del("Authorization")
-		req.Header.DelCookie("arvados_api_token")
-		if uri.QueryArgs().Has("api_token") {
-			uri.QueryArgs().Del("api_token")
+	if o.upstream {
+		if ip := ctx.RemoteIP(); ip != nil && !ip.IsUnspecified() {
+			req.Header.Set("X-Forwarded-For", forwardedFor(req.Header.Peek("X-Forwarded-For"), ip.String()))
 		}
-		if isForm(req) {
-			var args fasthttp.Args
-			args.ParseBytes(req.Body())
-			if args.Has("api_token") {
-				args.Del("api_token")
-				req.SetBody(args.AppendBytes(nil))
-			}
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
+		addVia(&req.Header)
+		return nil
 	}
-	if len(req.Header.Peek("X-Request-Id")) == 0 {
-		if id := ctx.Response.Header.Peek("X-Request-Id"); len(id) > 0 {
-			req.Header.SetBytesV("X-Request-Id", id)
-		}
+	var secrets []string
+	if o.token != "" && o.auth != o.token {
+		secrets = append(secrets, tokenSecret(o.token))
 	}
+	// Query.
+	if q, readers, changed := sanitizeArgs(uri.QueryString()); changed {
+		secrets = p.appendReaderSecrets(secrets, readers, o.cluster)
+		if salted := p.saltReaders(readers, o.cluster); len(salted) > 0 {
+			q = appendArg(q, "reader_tokens", readerTokensJSON(salted))
+		}
+		uri.SetQueryStringBytes(q)
+	}
+	// Body.
+	if err := p.prepareBody(req, o.cluster, &secrets); err != nil {
+		return err
+	}
+	// Headers.
+	reqID := append([]byte(nil), req.Header.Peek("X-Request-Id")...)
+	prior := append([]byte(nil), req.Header.Peek("X-Forwarded-For")...)
+	keepAllowedHeaders(&req.Header)
+	req.Header.SetHost(rc.host)
+	req.Header.Del("X-Request-Id")
+	if len(reqID) == 0 {
+		reqID = append(reqID, ctx.Response.Header.Peek("X-Request-Id")...)
+	}
+	if safeRequestID(reqID) {
+		req.Header.SetBytesV("X-Request-Id", reqID)
+	}
+	if o.auth != "" {
+		req.Header.Set("Authorization", "Bearer "+o.auth)
+	}
+	req.Header.Set("Accept-Encoding", "gzip")
 	if ip := ctx.RemoteIP(); ip != nil && !ip.IsUnspecified() {
-		if prior := req.Header.Peek("X-Forwarded-For"); len(prior) > 0 {
-			req.Header.Set("X-Forwarded-For", string(prior)+", "+ip.String())
-		} else {
-			req.Header.Set("X-Forwarded-For", ip.String())
+		req.Header.Set("X-Forwarded-For", forwardedFor(prior, ip.String()))
+	}
+	req.Header.Set("Via", viaMark)
+	for _, s := range secrets {
+		if carriesSecret(req, s) {
+			return errorf(fasthttp.StatusBadRequest,
+				"request for cluster %s carries an API token outside its credentials", o.cluster)
 		}
 	}
-	addVia(&req.Header)
+	return nil
+}
+
+// appendReaderSecrets adds the secrets of the reader tokens not issued by
+// cluster to secrets.
+func (p *Proxy) appendReaderSecrets(secrets, readers []string, cluster string) []string {
+	for _, r := range readers {
+		if s, err := signing.SaltToken(r, cluster); err != nil || s != r {
+			secrets = append(secrets, tokenSecret(r))
+		}
+	}
+	return secrets
+}
+
+// prepareBody removes the token carriers of req's body (by its media
+// type; a body without Content-Type is labelled JSON when it looks like
+// JSON, else urlencoded, as it would be sent), puts the reader tokens back
+// salted for cluster, and adds the raw secrets found to *secrets.
+func (p *Proxy) prepareBody(req *fasthttp.Request, cluster string, secrets *[]string) error {
+	body := req.Body()
+	if len(body) == 0 {
+		return nil
+	}
+	kind := bodyKindOf(req)
+	if len(req.Header.ContentType()) == 0 {
+		if t := bytes.TrimSpace(body); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+			req.Header.SetContentType("application/json")
+			kind = bodyJSON
+		} else {
+			req.Header.SetContentType("application/x-www-form-urlencoded")
+			kind = bodyForm
+		}
+	}
+	var readers []string
+	switch kind {
+	case bodyForm:
+		out, rs, changed := sanitizeArgs(body)
+		if !changed {
+			return nil
+		}
+		readers = rs
+		if salted := p.saltReaders(rs, cluster); len(salted) > 0 {
+			out = appendArg(out, "reader_tokens", readerTokensJSON(salted))
+		}
+		req.SetBody(out)
+	case bodyJSON:
+		out, rs, changed, err := sanitizeJSON(body)
+		if err != nil {
+			return err
+		}
+		if !changed {
+			return nil
+		}
+		readers = rs
+		if salted := p.saltReaders(rs, cluster); len(salted) > 0 {
+			out = appendJSONKey(out, "reader_tokens", readerTokensJSON(salted))
+		}
+		req.SetBody(out)
+	case bodyMultipart:
+		out, rs, err := sanitizeMultipart(req, func(rs []string) []string { return p.saltReaders(rs, cluster) })
+		if err != nil {
+			return err
+		}
+		readers = rs
+		req.SetBody(out)
+	}
+	*secrets = p.appendReaderSecrets(*secrets, readers, cluster)
+	return nil
+}
+
+// appendArg appends name=value (value query-escaped) to a urlencoded
+// string.
+func appendArg(q []byte, name string, value []byte) []byte {
+	if len(q) > 0 {
+		q = append(q, '&')
+	}
+	q = append(q, name...)
+	q = append(q, '=')
+	return append(q, url.QueryEscape(string(value))...)
+}
+
+// appendJSONKey adds "name": raw to the JSON object obj (as written by
+// sanitizeJSON); a non-object is returned unchanged.
+func appendJSONKey(obj []byte, name string, raw []byte) []byte {
+	t := bytes.TrimSpace(obj)
+	if len(t) < 2 || t[0] != '{' || t[len(t)-1] != '}' {
+		return obj
+	}
+	out := append([]byte(nil), t[:len(t)-1]...)
+	if len(bytes.TrimSpace(out[1:])) > 0 {
+		out = append(out, ',')
+	}
+	kb, _ := json.Marshal(name)
+	out = append(out, kb...)
+	out = append(out, ':')
+	out = append(out, raw...)
+	return append(out, '}')
+}
+
+// safeRequestID reports whether a client's X-Request-Id may go to another
+// cluster: short, printable, no '/', and not shaped like a v1 token.
+func safeRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return signing.ParseToken(string(id)).Version != signing.TokenV1
+}
+
+// carriesSecret reports whether secret appears in req's URI, a header
+// value or its body.
+func carriesSecret(req *fasthttp.Request, secret string) bool {
+	if len(secret) < 16 {
+		return false
+	}
+	s := []byte(secret)
+	if bytes.Contains(req.URI().RequestURI(), s) || bytes.Contains(req.Body(), s) {
+		return true
+	}
+	for k, v := range req.Header.All() {
+		if string(k) == "Authorization" {
+			continue // o.auth, salted or the target's own
+		}
+		if bytes.Contains(v, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // stripHopHeaders removes the hop-by-hop headers, including those named in
@@ -183,7 +356,56 @@ func transportError(cluster string, err error) error {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return wrapError(fasthttp.StatusBadGateway, "response from cluster "+cluster+" is too large", err)
 	}
-	return wrapError(fasthttp.StatusBadGateway, "request to cluster "+cluster+" failed: "+err.Error(), err)
+	return wrapError(fasthttp.StatusBadGateway, "request to cluster "+cluster+" failed: "+transportClass(err), err)
+}
+
+// transportClass names a transport failure without quoting anything the
+// remote sent (fasthttp's parse errors quote the remote's first bytes,
+// which would make the proxy a reader of whatever answers there); the
+// full error is logged, not sent.
+func transportClass(err error) string {
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &oe) && oe.Op == "dial", errors.Is(err, fasthttp.ErrNoFreeConns):
+		return "cannot connect"
+	case errors.Is(err, fasthttp.ErrConnectionClosed):
+		return "connection closed"
+	}
+	return "invalid response"
+}
+
+// checkRemoteAnswer decodes the body of a response from another cluster
+// within MaxBodySize, and replaces an error answer that is not an
+// Arvados JSON error ({"errors":[...]}) by keepfed's own error with the
+// remote's status and id: the remote's bytes (an internal service's page,
+// a banner) never reach the client.
+func (p *Proxy) checkRemoteAnswer(resp *fasthttp.Response, cluster string) error {
+	if err := decodeBody(resp, p.cfg.MaxBodySize, cluster); err != nil {
+		return err
+	}
+	if st := resp.StatusCode(); st >= 400 && !isArvadosError(resp) {
+		if st > 599 {
+			st = fasthttp.StatusBadGateway
+		}
+		return errorf(st, "cluster %s answered %d", cluster, resp.StatusCode())
+	}
+	return nil
+}
+
+// isArvadosError reports whether resp's body is a JSON object whose
+// "errors" is an array of strings, as Arvados answers errors.
+func isArvadosError(resp *fasthttp.Response) bool {
+	if !isJSON(resp.Header.ContentType()) {
+		return false
+	}
+	var e struct {
+		Errors []string `json:"errors"`
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(resp.Body(), &top) != nil || top["errors"] == nil {
+		return false
+	}
+	return json.Unmarshal(top["errors"], &e.Errors) == nil
 }
 
 // copyResponse copies status, headers and body of src into dst, keeping
@@ -246,21 +468,15 @@ func rewriteResponse(resp *fasthttp.Response, rw manifest.Rewriter, cluster stri
 	if resp.StatusCode() < 200 || resp.StatusCode() >= 300 || !isJSON(resp.Header.ContentType()) {
 		return nil, nil
 	}
-	body := resp.Body()
 	if len(resp.Header.ContentEncoding()) > 0 {
-		var err error
-		if body, err = resp.BodyUncompressed(); err != nil {
-			return nil, wrapError(fasthttp.StatusBadGateway, "malformed response from cluster "+cluster, err)
-		}
-		resp.Header.Del("Content-Encoding")
-		resp.SetBody(body)
-		body = resp.Body()
+		return nil, errorf(fasthttp.StatusBadGateway, "response from cluster %s is still encoded", cluster)
 	}
+	body := resp.Body()
 	if !bytes.Contains(body, []byte("manifest_text")) {
 		return nil, nil
 	}
 	buf := getBuf()
-	out, _, err := AppendManifestJSON((*buf)[:0], body, rw)
+	out, _, err := AppendRecordManifests((*buf)[:0], body, rw)
 	if err != nil {
 		putBuf(buf)
 		return nil, wrapError(fasthttp.StatusBadGateway, "malformed response from cluster "+cluster, err)

@@ -57,7 +57,9 @@ func (p *Proxy) serveList(ctx *fasthttp.RequestCtx, local fasthttp.RequestHandle
 		if err != nil {
 			return err
 		}
-		fetches[i] = p.remoteFetch(ctx, rc, t.ID, auth, rt)
+		if fetches[i], err = p.remoteFetch(ctx, rc, t.ID, token, auth, rt); err != nil {
+			return err
+		}
 		if rt.collection {
 			rws[i] = p.toLocal(t.ID, token)
 		}
@@ -122,7 +124,7 @@ func collectList(g clusterUUIDs, fetch listFetch, rw *manifest.Rewriter) listPar
 			return part
 		}
 		if rw != nil {
-			if body, _, err = AppendManifestJSON(nil, body, *rw); err != nil {
+			if body, _, err = AppendRecordManifests(nil, body, *rw); err != nil {
 				part.err = errorf(fasthttp.StatusBadGateway, "malformed response from cluster %s", g.cluster)
 				return part
 			}
@@ -170,11 +172,19 @@ func listArgs(args *fasthttp.Args, uuids []string, sel []byte) {
 // _method=GET and the parameters in a form body (uuid lists are long), the
 // client's headers prepared as for any forwarded request. It copies what it
 // needs from ctx now: the fetch runs on another goroutine.
-func (p *Proxy) remoteFetch(ctx *fasthttp.RequestCtx, rc *remote, cluster, auth string, rt route) listFetch {
+func (p *Proxy) remoteFetch(ctx *fasthttp.RequestCtx, rc *remote, cluster, token, auth string, rt route) (listFetch, error) {
 	tmpl := &fasthttp.Request{}
 	ctx.Request.CopyTo(tmpl)
-	p.prepare(ctx, tmpl, rc, auth, false)
-	tmpl.Header.Del("Accept-Encoding")
+	if err := p.prepare(ctx, tmpl, rc, outbound{cluster: cluster, token: token, auth: auth}); err != nil {
+		return nil, err
+	}
+	// The client's reader tokens, salted by prepare, go along.
+	readers := append([]byte(nil), tmpl.URI().QueryArgs().Peek("reader_tokens")...)
+	if len(readers) == 0 && isForm(tmpl) {
+		var fa fasthttp.Args
+		fa.ParseBytes(tmpl.Body())
+		readers = append(readers, fa.Peek("reader_tokens")...)
+	}
 	tmpl.Header.SetMethod(fasthttp.MethodPost)
 	tmpl.URI().SetPath("/arvados/v1/" + rt.typ)
 	tmpl.URI().SetQueryString("")
@@ -188,22 +198,22 @@ func (p *Proxy) remoteFetch(ctx *fasthttp.RequestCtx, rc *remote, cluster, auth 
 		var args fasthttp.Args
 		args.Set("_method", "GET")
 		listArgs(&args, uuids, rt.sel)
+		if len(readers) > 0 {
+			args.SetBytesV("reader_tokens", readers)
+		}
 		req.SetBody(args.AppendBytes(nil))
 		if err := p.do(rc, cluster, req, resp); err != nil {
 			return nil, err
 		}
-		body := resp.Body()
-		if len(resp.Header.ContentEncoding()) > 0 {
-			var err error
-			if body, err = resp.BodyUncompressed(); err != nil {
-				return nil, errorf(fasthttp.StatusBadGateway, "malformed response from cluster %s", cluster)
-			}
+		if err := decodeBody(resp, p.cfg.MaxBodySize, cluster); err != nil {
+			return nil, err
 		}
+		body := resp.Body()
 		if resp.StatusCode() != fasthttp.StatusOK {
 			return nil, listStatusError(cluster, resp.StatusCode(), body)
 		}
 		return slices.Clone(body), nil
-	}
+	}, nil
 }
 
 // localFetch returns the fetch of this cluster's share: a GET with the

@@ -2,6 +2,8 @@ package records
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -59,8 +61,10 @@ func (p *Proxy) servePDH(ctx *fasthttp.RequestCtx, local fasthttp.RequestHandler
 		// goroutines, which may outlive the handler.
 		req := fasthttp.AcquireRequest()
 		ctx.Request.CopyTo(req)
-		p.prepare(ctx, req, rc, auth, false)
-		req.Header.Del("Accept-Encoding")
+		if err := p.prepare(ctx, req, rc, outbound{cluster: t.ID, token: token, auth: auth}); err != nil {
+			fasthttp.ReleaseRequest(req)
+			return err
+		}
 		rw := p.toLocal(t.ID, token)
 		asked++
 		go func() {
@@ -101,36 +105,81 @@ func (p *Proxy) askPDH(rc *remote, cluster string, req *fasthttp.Request, pdh st
 	if st := resp.StatusCode(); st != fasthttp.StatusOK {
 		return fail(st, "cluster "+cluster+" answered "+strconv.Itoa(st))
 	}
-	body := resp.Body()
-	if len(resp.Header.ContentEncoding()) > 0 {
-		b, err := resp.BodyUncompressed()
-		if err != nil {
-			return fail(fasthttp.StatusBadGateway, "malformed response from cluster "+cluster)
-		}
-		resp.Header.Del("Content-Encoding")
-		resp.SetBody(b)
-		body = resp.Body()
+	if err := decodeBody(resp, p.cfg.MaxBodySize, cluster); err != nil {
+		return fail(statusOf(err), err.Error())
 	}
-	buf := getBuf()
-	m, found, err := manifestText((*buf)[:0], body)
-	*buf = m
+	rec, err := parseRecord(resp.Body())
 	switch {
 	case err != nil:
-		putBuf(buf)
 		return fail(fasthttp.StatusBadGateway, "malformed response from cluster "+cluster)
-	case found && manifest.PortableDataHash(m) != pdh:
-		putBuf(buf)
+	case rec.hasManifest && manifest.PortableDataHash(rec.manifest) != pdh:
 		return fail(fasthttp.StatusBadGateway, "cluster "+cluster+" returned a collection whose manifest does not match "+pdh)
-	case !found && needManifest:
-		putBuf(buf)
+	case !rec.hasManifest && needManifest:
 		return fail(fasthttp.StatusBadGateway, "cluster "+cluster+" returned a collection without manifest_text")
+	case !rec.hasManifest && rec.pdh != "" && rec.pdh != pdh:
+		return fail(fasthttp.StatusBadGateway, "cluster "+cluster+" returned a collection whose portable_data_hash does not match "+pdh)
 	}
-	putBuf(buf)
 	out, err := rewriteResponse(resp, rw, cluster)
 	if err != nil {
 		return fail(statusOf(err), err.Error())
 	}
 	return pdhOutcome{cluster: cluster, status: fasthttp.StatusOK, resp: resp, buf: out}
+}
+
+// pdhRecord is what a lookup by portable data hash checks in an answer.
+type pdhRecord struct {
+	manifest    []byte
+	hasManifest bool
+	pdh         string
+}
+
+// parseRecord decodes the top level of a collection record: a JSON object
+// with no key twice (JSON readers disagree on which duplicate counts);
+// manifest_text, when present and not null, must be a string.
+// Nothing below the top level counts: a "manifest_text" inside
+// properties is data.
+func parseRecord(body []byte) (pdhRecord, error) {
+	var rec pdhRecord
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return rec, ErrMalformedJSON
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return rec, ErrMalformedJSON
+		}
+		key, _ := kt.(string)
+		if seen[key] {
+			return rec, ErrDuplicateKey
+		}
+		seen[key] = true
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return rec, ErrMalformedJSON
+		}
+		switch key {
+		case "manifest_text":
+			if string(val) == "null" {
+				continue
+			}
+			var m string
+			if json.Unmarshal(val, &m) != nil {
+				return rec, ErrMalformedJSON
+			}
+			rec.manifest, rec.hasManifest = []byte(m), true
+		case "portable_data_hash":
+			_ = json.Unmarshal(val, &rec.pdh)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return rec, ErrMalformedJSON
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return rec, ErrMalformedJSON
+	}
+	return rec, nil
 }
 
 // aggregatePDH is the error when no cluster had the collection.

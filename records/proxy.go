@@ -8,6 +8,7 @@ package records
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ const (
 	DefaultMaxRequestAmplification = 4
 	DefaultMaxItemsPerResponse     = 1000
 	DefaultMaxBodySize             = 128 << 20
+	DefaultMaxClients              = 256
 )
 
 // viaMark is what keepfed appends to the Via header of every request it
@@ -143,6 +145,10 @@ type Config struct {
 	ServesLocally func(ctx *fasthttp.RequestCtx) bool
 	// Logger receives one line per failed remote request. Nil: discard.
 	Logger *slog.Logger
+	// MaxClients bounds the per-endpoint HTTP clients kept (least
+	// recently used beyond it are closed and forgotten; in DNS mode every
+	// cluster id is an endpoint). Zero: DefaultMaxClients.
+	MaxClients int
 }
 
 // Proxy is the federated record proxy. It is safe for concurrent use.
@@ -150,12 +156,14 @@ type Proxy struct {
 	cfg     Config
 	log     *slog.Logger
 	ttl     time.Duration
-	mu      sync.RWMutex
-	clients map[string]*remote
+	mu      sync.Mutex
+	clients map[string]*list.Element // of *remote, most recently used first
+	lru     list.List
 }
 
 // remote is the pooled client of one endpoint.
 type remote struct {
+	key    string
 	hc     *fasthttp.HostClient
 	host   string // Host header and URI host: host[:port] of the base URL
 	scheme string
@@ -178,6 +186,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxBodySize <= 0 {
 		cfg.MaxBodySize = DefaultMaxBodySize
 	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = DefaultMaxClients
+	}
 	if cfg.SignRemoteLocators && (cfg.KeyRing == nil || !cfg.KeyRing.CanSign()) {
 		return nil, errors.New("records: SignRemoteLocators needs a KeyRing with a signing key")
 	}
@@ -197,7 +208,7 @@ func New(cfg Config) (*Proxy, error) {
 		}
 	}
 	cfg.Remotes = slices.DeleteFunc(slices.Clone(cfg.Remotes), func(id string) bool { return id == cfg.LocalID })
-	p := &Proxy{cfg: cfg, log: cfg.Logger, clients: map[string]*remote{}}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, clients: map[string]*list.Element{}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -210,11 +221,18 @@ func New(cfg Config) (*Proxy, error) {
 
 // Close closes the idle connections to other clusters.
 func (p *Proxy) Close() {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	for _, c := range p.clients {
-		c.hc.CloseIdleConnections()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for e := p.lru.Front(); e != nil; e = e.Next() {
+		e.Value.(*remote).hc.CloseIdleConnections()
 	}
+}
+
+// numClients is how many endpoint clients the proxy keeps.
+func (p *Proxy) numClients() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.clients)
 }
 
 // Middleware returns next wrapped by the proxy: record requests for other
@@ -295,7 +313,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, local fasthttp.RequestHandler) e
 		if err != nil {
 			return err
 		}
-		f := forwarding{target: t, auth: auth}
+		f := forwarding{target: t, token: token, auth: auth}
 		if rt.collection {
 			f.rewriteIn = true
 			f.rewriteOut = p.toLocal(t.ID, token)
@@ -324,26 +342,24 @@ func (p *Proxy) resolve(id string) (Target, bool) {
 	return t, true
 }
 
-// client returns the pooled client for t's endpoint.
+// client returns the pooled client for t's endpoint. At most MaxClients
+// are kept: the least recently used one beyond that is closed (its idle
+// connections; requests in flight on it finish) and forgotten.
 func (p *Proxy) client(t Target) (*remote, error) {
 	key := t.BaseURL
 	if t.Insecure {
 		key += " insecure"
 	}
-	p.mu.RLock()
-	c := p.clients[key]
-	p.mu.RUnlock()
-	if c != nil {
-		return c, nil
+	p.mu.Lock()
+	if e := p.clients[key]; e != nil {
+		p.lru.MoveToFront(e)
+		p.mu.Unlock()
+		return e.Value.(*remote), nil
 	}
+	p.mu.Unlock()
 	isTLS, addr, host, err := parseBaseURL(t.BaseURL)
 	if err != nil {
 		return nil, wrapError(fasthttp.StatusBadGateway, "cluster "+t.ID+" has an invalid address", err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c = p.clients[key]; c != nil {
-		return c, nil
 	}
 	hc := &fasthttp.HostClient{
 		Addr:                     addr,
@@ -355,12 +371,24 @@ func (p *Proxy) client(t Target) (*remote, error) {
 		MaxIdleConnDuration:      10 * time.Second,
 		MaxConns:                 1024,
 	}
-	c = &remote{hc: hc, host: hostHeader(t.BaseURL), scheme: "http"}
+	c := &remote{key: key, hc: hc, host: hostHeader(t.BaseURL), scheme: "http"}
 	if isTLS {
 		hc.TLSConfig = newTLSConfig(host, t.Insecure)
 		c.scheme = "https"
 	}
-	p.clients[key] = c
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.clients[key]; e != nil {
+		p.lru.MoveToFront(e)
+		return e.Value.(*remote), nil
+	}
+	p.clients[key] = p.lru.PushFront(c)
+	for len(p.clients) > p.cfg.MaxClients {
+		old := p.lru.Back()
+		r := p.lru.Remove(old).(*remote)
+		delete(p.clients, r.key)
+		r.hc.CloseIdleConnections()
+	}
 	return c, nil
 }
 

@@ -2,6 +2,7 @@ package records
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"sync"
 	"unicode/utf16"
@@ -65,19 +66,6 @@ func AppendManifestJSON(dst, body []byte, rw manifest.Rewriter) ([]byte, int, er
 		return dst, n, err
 	}
 	return append(dst, body[last:]...), n, nil
-}
-
-// manifestText returns the unescaped value of the first "manifest_text"
-// key of body (appended to dst), and whether there is one.
-func manifestText(dst, body []byte) ([]byte, bool, error) {
-	found := false
-	err := scanManifestText(body, func(start, end int, _ bool) bool {
-		var ok bool
-		dst, ok = unescapeJSON(dst, body[start+1:end-1])
-		found = ok
-		return false
-	})
-	return dst, found, err
 }
 
 const keyManifestText = "manifest_text"
@@ -164,16 +152,154 @@ func scanString(b []byte, i int) (int, bool) {
 	}
 }
 
-func isManifestTextKey(k []byte, escaped bool) bool {
+func isManifestTextKey(k []byte, escaped bool) bool { return keyIs(k, escaped, keyManifestText) }
+
+// keyIs reports whether the raw JSON string contents k (escaped: it has
+// backslashes) spell name, which is at most len(keyManifestText) bytes.
+func keyIs(k []byte, escaped bool, name string) bool {
 	if !escaped {
-		return string(k) == keyManifestText
+		return string(k) == name
 	}
 	if len(k) > 6*len(keyManifestText) {
 		return false
 	}
 	var buf [6 * len(keyManifestText)]byte
 	u, ok := unescapeJSON(buf[:0], k)
-	return ok && string(u) == keyManifestText
+	return ok && string(u) == name
+}
+
+// ErrDuplicateKey is returned by AppendRecordManifests for a record (or
+// list item) that has "manifest_text" twice, or a list with "items" twice:
+// JSON readers disagree on which one counts.
+var ErrDuplicateKey = errors.New("duplicate manifest_text or items key")
+
+// AppendRecordManifests is AppendManifestJSON restricted to the manifests
+// of the record itself: only the string value of the top-level
+// "manifest_text" key of body, and of the top-level "manifest_text" of
+// each object directly in the top-level "items" array (a list), are
+// rewritten. A "manifest_text" anywhere else (properties, nested objects,
+// inside other arrays) is data and copied as it is, so a remote cannot get
+// a local signature minted for a block by naming it where no manifest
+// is. body must be valid JSON (else ErrMalformedJSON) and must not repeat
+// those keys (ErrDuplicateKey).
+func AppendRecordManifests(dst, body []byte, rw manifest.Rewriter) ([]byte, int, error) {
+	if !json.Valid(body) {
+		return dst, 0, ErrMalformedJSON
+	}
+	raw := getBuf()
+	out := getBuf()
+	defer putBuf(raw)
+	defer putBuf(out)
+	last, n := 0, 0
+	err := scanRecordManifests(body, func(start, end int, escaped bool) {
+		m := body[start+1 : end-1]
+		if escaped {
+			var ok bool
+			if m, ok = unescapeJSON((*raw)[:0], m); !ok {
+				return // json.Valid checked the escapes; unreachable
+			}
+			*raw = m
+		}
+		dst = append(dst, body[last:start]...)
+		*out = rw.Append((*out)[:0], m)
+		dst = appendQuoted(dst, *out)
+		last = end
+		n++
+	})
+	if err != nil {
+		return dst, n, err
+	}
+	return append(dst, body[last:]...), n, nil
+}
+
+// Roles of the containers scanRecordManifests tracks.
+const (
+	roleOther uint8 = iota
+	roleTop         // the top-level object: a record or a list
+	roleItems       // the array value of the top-level "items"
+	roleItem        // an object directly in roleItems
+)
+
+type scanFrame struct {
+	obj               bool
+	role              uint8
+	seenMT, seenItems bool
+}
+
+// scanRecordManifests walks the valid JSON text b and calls fn with the
+// bounds of the string value of each record-level "manifest_text" (see
+// AppendRecordManifests).
+func scanRecordManifests(b []byte, fn func(start, end int, escaped bool)) error {
+	var stackBuf [32]scanFrame
+	stack := stackBuf[:0]
+	expectKey, pendingMT, pendingItems := false, false, false
+	for i := 0; i < len(b); {
+		switch c := b[i]; c {
+		case '{', '[':
+			f := scanFrame{obj: c == '{'}
+			switch {
+			case len(stack) == 0:
+				if f.obj {
+					f.role = roleTop
+				}
+			case pendingItems && !f.obj:
+				f.role = roleItems
+			case stack[len(stack)-1].role == roleItems && f.obj:
+				f.role = roleItem
+			}
+			stack = append(stack, f)
+			expectKey, pendingMT, pendingItems = f.obj, false, false
+			i++
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			expectKey, pendingMT, pendingItems = false, false, false
+			i++
+		case ':':
+			expectKey = false
+			i++
+		case ',':
+			expectKey = len(stack) > 0 && stack[len(stack)-1].obj
+			pendingMT, pendingItems = false, false
+			i++
+		case '"':
+			end, escaped := scanString(b, i)
+			if end < 0 {
+				return ErrMalformedJSON
+			}
+			switch {
+			case expectKey:
+				expectKey = false
+				f := &stack[len(stack)-1]
+				if f.role != roleTop && f.role != roleItem {
+					break
+				}
+				k := b[i+1 : end-1]
+				if keyIs(k, escaped, keyManifestText) {
+					if f.seenMT {
+						return ErrDuplicateKey
+					}
+					f.seenMT, pendingMT = true, true
+				} else if f.role == roleTop && keyIs(k, escaped, "items") {
+					if f.seenItems {
+						return ErrDuplicateKey
+					}
+					f.seenItems, pendingItems = true, true
+				}
+			case pendingMT:
+				pendingMT = false
+				fn(i, end, escaped)
+			default:
+				pendingItems = false
+			}
+			i = end
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			pendingMT, pendingItems = false, false
+			i++
+		}
+	}
+	return nil
 }
 
 // unescapeJSON appends the unescaped JSON string contents s (without

@@ -1,8 +1,7 @@
 package records
 
 import (
-	"bytes"
-	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -11,55 +10,6 @@ import (
 	"github.com/keepfed/keepfed/manifest"
 	"github.com/keepfed/keepfed/signing"
 )
-
-// ExtractToken returns the request's first API token, looking where
-// Arvados's Go services look (spec 2.2): Authorization Bearer/OAuth2
-// (scheme case-sensitive, value trimmed) or Basic (the password), the
-// api_token query parameter, the arvados_api_token cookie (base64url), then
-// the api_token field of a form body. Unlike Arvados (spec 9.18), a form
-// body counts with any application/x-www-form-urlencoded content type, a
-// charset parameter included: the proxy strips api_token from every such
-// body before forwarding, so it must also be the token it salts and sends.
-func ExtractToken(req *fasthttp.Request) string {
-	if auth := req.Header.Peek("Authorization"); len(auth) > 0 {
-		if sp := bytes.IndexByte(auth, ' '); sp > 0 {
-			scheme, val := auth[:sp], bytes.TrimSpace(auth[sp+1:])
-			switch string(scheme) {
-			case "Bearer", "OAuth2":
-				if len(val) > 0 {
-					return string(val)
-				}
-			case "Basic":
-				if dec, err := base64.StdEncoding.DecodeString(string(val)); err == nil {
-					if i := bytes.IndexByte(dec, ':'); i >= 0 && i+1 < len(dec) {
-						return string(dec[i+1:])
-					}
-				}
-			}
-		}
-	}
-	if v := req.URI().QueryArgs().Peek("api_token"); len(v) > 0 {
-		return string(v)
-	}
-	if c := req.Header.Cookie("arvados_api_token"); len(c) > 0 {
-		if dec, err := base64.URLEncoding.DecodeString(string(c)); err == nil && len(dec) > 0 {
-			return string(dec)
-		}
-	}
-	if isForm(req) {
-		var args fasthttp.Args
-		args.ParseBytes(req.Body())
-		if v := args.Peek("api_token"); len(v) > 0 {
-			return string(v)
-		}
-	}
-	return ""
-}
-
-// isForm reports whether the request body is URL-encoded form data.
-func isForm(req *fasthttp.Request) bool {
-	return bytes.HasPrefix(req.Header.ContentType(), []byte("application/x-www-form-urlencoded"))
-}
 
 // saltFor returns the token to send to cluster (spec 2.3): unchanged when
 // cluster issued it, else salted; an obsolete v1 token is first upgraded
@@ -98,4 +48,37 @@ func (p *Proxy) toLocal(cluster, token string) *manifest.Rewriter {
 		rw = manifest.ToRemote(cluster)
 	}
 	return &rw
+}
+
+// saltReaders returns the reader tokens as they may be sent to cluster:
+// each salted for it (v1 ones upgraded first), or unchanged when cluster
+// issued it. A token that cannot be salted — an unknown v1 token, one
+// already salted for some cluster, one that is not an Arvados token, one
+// CheckForward refuses — is dropped, never sent raw.
+func (p *Proxy) saltReaders(tokens []string, cluster string) []string {
+	var out []string
+	for _, tok := range tokens {
+		if tok == "" {
+			continue
+		}
+		if p.cfg.CheckForward != nil && p.cfg.CheckForward(tok, cluster) != nil {
+			continue
+		}
+		salted, err := signing.SaltToken(tok, cluster)
+		if errors.Is(err, signing.ErrObsoleteToken) && p.cfg.UpgradeV1 != nil {
+			if v2, ok := p.cfg.UpgradeV1(tok); ok {
+				salted, err = signing.SaltToken(v2, cluster)
+			}
+		}
+		if err == nil {
+			out = append(out, salted)
+		}
+	}
+	return out
+}
+
+// readerTokensJSON is the reader_tokens parameter value for tokens.
+func readerTokensJSON(tokens []string) []byte {
+	b, _ := json.Marshal(tokens)
+	return b
 }
