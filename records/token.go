@@ -21,6 +21,23 @@ import (
 // charset parameter included: the proxy strips api_token from every such
 // body before forwarding, so it must also be the token it salts and sends.
 func ExtractToken(req *fasthttp.Request) string {
+	if t := ExtractHeaderToken(req); t != "" {
+		return t
+	}
+	if isForm(req) {
+		var args fasthttp.Args
+		args.ParseBytes(req.Body())
+		if v := args.Peek("api_token"); len(v) > 0 {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// ExtractHeaderToken is ExtractToken without the form body: the token of
+// the Authorization header, api_token query parameter or arvados_api_token
+// cookie. It never reads the body, so it can run before the body arrives.
+func ExtractHeaderToken(req *fasthttp.Request) string {
 	if auth := req.Header.Peek("Authorization"); len(auth) > 0 {
 		if sp := bytes.IndexByte(auth, ' '); sp > 0 {
 			scheme, val := auth[:sp], bytes.TrimSpace(auth[sp+1:])
@@ -44,13 +61,6 @@ func ExtractToken(req *fasthttp.Request) string {
 	if c := req.Header.Cookie("arvados_api_token"); len(c) > 0 {
 		if dec, err := base64.URLEncoding.DecodeString(string(c)); err == nil && len(dec) > 0 {
 			return string(dec)
-		}
-	}
-	if isForm(req) {
-		var args fasthttp.Args
-		args.ParseBytes(req.Body())
-		if v := args.Peek("api_token"); len(v) > 0 {
-			return string(v)
 		}
 	}
 	return ""

@@ -132,6 +132,33 @@ type KeepFedConfig struct {
 	// remote cluster; beyond it a +R read is answered 503 at once, so one
 	// slow cluster cannot take every request slot.
 	MaxRequestsPerRemote int `yaml:"MaxRequestsPerRemote"`
+
+	// Denial-of-service limits (docs/RELIABILITY.md, "Denial of service").
+
+	// WriteIdleTimeout cuts a connection, and frees its request slot, when
+	// no byte of a response could be written to it for this long (a
+	// client that stopped reading). Default 30s.
+	WriteIdleTimeout Duration `yaml:"WriteIdleTimeout"`
+	// MinRequestBodyRate is the slowest a request body may arrive, in
+	// bytes per second on average after RequestBodyGracePeriod; a slower
+	// one is cut with 408. Default 16384; negative turns the check off.
+	MinRequestBodyRate int `yaml:"MinRequestBodyRate"`
+	// RequestBodyGracePeriod is how long a body may take before
+	// MinRequestBodyRate applies. Default 10s.
+	RequestBodyGracePeriod Duration `yaml:"RequestBodyGracePeriod"`
+	// MaxConcurrentRequestsPerClient bounds the requests of one client IP
+	// address handled at once. Default max(1, API.MaxConcurrentRequests/4);
+	// negative: no per-client bound (behind a proxy that hides client
+	// addresses). Zero (absent) means the default, worked out when the
+	// server starts.
+	MaxConcurrentRequestsPerClient int `yaml:"MaxConcurrentRequestsPerClient"`
+	// MaxConcurrentAnonymousRequests bounds the requests without a token
+	// (in the Authorization header, api_token query or cookie) handled at
+	// once. Default (zero) max(1, API.MaxConcurrentRequests/8).
+	MaxConcurrentAnonymousRequests int `yaml:"MaxConcurrentAnonymousRequests"`
+	// MaxAnonymousRequestSize is the largest request body accepted
+	// without such a token. Default 64 KiB.
+	MaxAnonymousRequestSize int `yaml:"MaxAnonymousRequestSize"`
 }
 
 // Defaults applied by LoadConfig where a key is absent.
@@ -147,6 +174,11 @@ const (
 	DefaultDiscoveryTTL          = 5 * time.Minute
 	DefaultMaxRequestsPerRemote  = 32
 	DefaultListen                = "127.0.0.1:9002"
+
+	DefaultWriteIdleTimeout        = 30 * time.Second
+	DefaultMinRequestBodyRate      = 16 << 10
+	DefaultRequestBodyGracePeriod  = 10 * time.Second
+	DefaultMaxAnonymousRequestSize = 64 << 10
 )
 
 // LoadConfig reads an Arvados config file and returns the cluster named id
@@ -268,6 +300,18 @@ func (c *ClusterConfig) applyDefaults() error {
 	}
 	if k.MaxRequestsPerRemote == 0 {
 		k.MaxRequestsPerRemote = DefaultMaxRequestsPerRemote
+	}
+	if k.WriteIdleTimeout == 0 {
+		k.WriteIdleTimeout = Duration(DefaultWriteIdleTimeout)
+	}
+	if k.MinRequestBodyRate == 0 {
+		k.MinRequestBodyRate = DefaultMinRequestBodyRate
+	}
+	if k.RequestBodyGracePeriod == 0 {
+		k.RequestBodyGracePeriod = Duration(DefaultRequestBodyGracePeriod)
+	}
+	if k.MaxAnonymousRequestSize == 0 {
+		k.MaxAnonymousRequestSize = DefaultMaxAnonymousRequestSize
 	}
 	for rid, rc := range c.RemoteClusters {
 		if rid != "*" && !signing.IsClusterID(rid) {
