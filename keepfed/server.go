@@ -448,15 +448,23 @@ func (c *markConn) bodyTooSlow() bool {
 // quote the request they failed on (its "error when serving connection"
 // line holds the error, and parse errors hold the request buffer, with an
 // Authorization header or api_token query): none of the arguments is
-// logged, only fasthttp's fixed format text and the class of any error.
+// logged but addresses, only fasthttp's fixed format text and the class of
+// any error.
 type slogPrinter struct{ l *slog.Logger }
 
 func (p slogPrinter) Printf(format string, args ...any) {
 	attrs := []any{"source", "fasthttp"}
+	var peer net.Addr
 	for _, a := range args {
-		if err, ok := a.(error); ok {
-			attrs = append(attrs, "error_class", connErrorClass(err))
+		switch v := a.(type) {
+		case error:
+			attrs = append(attrs, "error_class", connErrorClass(v))
+		case net.Addr:
+			peer = v // "serving connection local<->remote": the last is the peer
 		}
+	}
+	if peer != nil {
+		attrs = append(attrs, "remote_addr", peer.String())
 	}
 	msg := format
 	if i := strings.IndexByte(msg, '%'); i >= 0 {
