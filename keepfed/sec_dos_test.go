@@ -2,6 +2,8 @@ package keepfed
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"encoding/base64"
 	"io"
 	"net"
@@ -121,4 +123,80 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestStalledReaderLosesItsSlot: clients that request a large block and
+// never read take a slot each only until KeepFed.WriteIdleTimeout; then
+// their connections are cut and everyone else is served again.
+func TestStalledReaderLosesItsSlot(t *testing.T) {
+	cfg := secDoSConfig(t, "xhome", 4)
+	cfg.KeepFed.MaxConcurrentRequestsPerClient = -1 // the global limit alone
+	tc := startCluster(t, cfg, Options{})
+	data := bytes.Repeat([]byte("stalled reader "), (16<<20)/15)
+	r := do(t, http.MethodPut, tc.url+"/"+md5hex(data), testRootToken, data)
+	require.Equal(t, 200, r.status, string(r.body))
+	loc := strings.TrimSpace(string(r.body))
+	for i := 0; i < cfg.API.MaxConcurrentRequests; i++ {
+		c := dialFrom(t, tc, "127.0.0.1", 4096)
+		_, err := fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", loc, testRootToken)
+		require.NoError(t, err)
+	}
+	// the slots are taken (the streams cannot finish) ...
+	require.Eventually(t, func() bool {
+		return do(t, http.MethodGet, tc.url+"/arvados/v1/keep_services/accessible", testRootToken, nil).status == 503
+	}, 2*time.Second, 20*time.Millisecond, "the stalled readers hold every slot")
+	// ... until the write idle timeout cuts them
+	require.Eventually(t, func() bool {
+		return do(t, http.MethodGet, tc.url+"/arvados/v1/keep_services/accessible", testRootToken, nil).status == 200
+	}, 5*time.Second, 50*time.Millisecond, "a client that stopped reading keeps its slot")
+	r = do(t, http.MethodGet, tc.url+"/"+loc, testRootToken, nil)
+	assert.Equal(t, 200, r.status)
+	assert.Equal(t, len(data), len(r.body), "a reading client gets the whole block")
+}
+
+// TestWriteIdleTracksProgress: the write deadline is per window of no
+// progress, not per response: a slow reader that keeps reading gets a
+// write that takes many windows; one that stops reading fails within
+// about one window.
+func TestWriteIdleTracksProgress(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	for _, c := range []struct {
+		name     string
+		stopAt   int // bytes the peer reads before it stops (-1: all)
+		wantFail bool
+	}{
+		{"slow but steady", -1, false},
+		{"stops reading", 8 << 10, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srvSide, cliSide := net.Pipe()
+			defer srvSide.Close()
+			defer cliSide.Close()
+			mc := &markConn{Conn: srvSide, writeIdle: idle}
+			go func() {
+				buf := make([]byte, 2<<10)
+				read := 0
+				for c.stopAt < 0 || read < c.stopAt {
+					time.Sleep(idle / 4)
+					n, err := cliSide.Read(buf)
+					read += n
+					if err != nil {
+						return
+					}
+				}
+			}()
+			payload := make([]byte, 64<<10) // 32 reads of 2 KiB, 8 windows at least
+			start := time.Now()
+			n, err := mc.Write(payload)
+			if c.wantFail {
+				require.Error(t, err)
+				assert.Less(t, n, len(payload))
+				assert.Less(t, time.Since(start), 5*time.Second)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, len(payload), n)
+			assert.Greater(t, time.Since(start), idle, "the write spanned several idle windows")
+		})
+	}
 }
