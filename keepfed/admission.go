@@ -202,7 +202,7 @@ func (s *Server) WithAdmission() Middleware {
 			defer slot.Done()
 			mc, _ := ctx.Conn().(*markConn)
 			if mc != nil && a.l.MinBodyRate > 0 && ctx.RequestBodyStream() != nil && ctx.Request.Header.ContentLength() != 0 {
-				mc.beginBody(a.l.MinBodyRate, a.l.BodyGrace)
+				mc.beginBody(a.l.MinBodyRate, a.l.BodyGrace, ctx.Time().Add(s.cfg.API.RequestTimeout.D()))
 				defer mc.endBody()
 			}
 			next(ctx)

@@ -200,3 +200,182 @@ func TestWriteIdleTracksProgress(t *testing.T) {
 		})
 	}
 }
+
+// drip sends head and the first preRead bytes of body (what fasthttp reads
+// before it calls a handler), then the rest one byte every 50ms until stop
+// is closed or the server closes the connection.
+func drip(c net.Conn, head, body string, stop <-chan struct{}) {
+	pre := min(len(body), preReadBody)
+	if _, err := io.WriteString(c, head+body[:pre]); err != nil {
+		return
+	}
+	body = body[pre:]
+	for i := 0; i < len(body); i++ {
+		select {
+		case <-stop:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		if _, err := c.Write([]byte{body[i]}); err != nil {
+			return
+		}
+	}
+}
+
+// TestSlowBodyCut: a body that arrives slower than
+// KeepFed.MinRequestBodyRate (after the grace period) is cut with 408, on
+// block PUTs and record requests alike, and the slot is free again.
+func TestSlowBodyCut(t *testing.T) {
+	cfg := secDoSConfig(t, "xhome", 8)
+	tc := startFullCluster(t, cfg, nil)
+	token := tc.issue(t, "slow@example.com")
+	body := strings.Repeat("z", 20000)
+	for _, c := range []struct {
+		name, head, body string
+	}{
+		{"block PUT", "PUT /" + md5hex([]byte(body)) + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 20000\r\n\r\n", body},
+		{"record POST", "POST /arvados/v1/collections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nContent-Type: application/json\r\nContent-Length: 20000\r\n\r\n", body},
+		{"chunked record POST", "POST /arvados/v1/collections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n4e20\r\n", body},
+		// fasthttp reads these first bytes before any handler
+		{"first bytes of a body", "POST /arvados/v1/collections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nContent-Type: application/json\r\nContent-Length: 20000\r\n\r\n", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn := dialFrom(t, tc, "127.0.0.1", 0)
+			stop := make(chan struct{})
+			defer close(stop)
+			if c.body == "" {
+				go func() {
+					conn.Write([]byte(c.head)) //nolint:errcheck // test
+					for i := 0; i < 200; i++ {
+						select {
+						case <-stop:
+							return
+						case <-time.After(50 * time.Millisecond):
+						}
+						conn.Write([]byte("y")) //nolint:errcheck // test
+					}
+				}()
+			} else {
+				go drip(conn, c.head, c.body, stop)
+			}
+			start := time.Now()
+			status, msg, err := readResp(conn, 5*time.Second)
+			require.NoError(t, err, "no answer to a dripped body within 5s")
+			assert.Equal(t, http.StatusRequestTimeout, status, msg)
+			t.Logf("cut after %s", time.Since(start))
+		})
+	}
+	r := do(t, http.MethodGet, tc.url+"/arvados/v1/keep_services/accessible", token, nil)
+	assert.Equal(t, 200, r.status)
+	// a body at a normal pace is untouched
+	r = do(t, http.MethodPost, tc.url+"/arvados/v1/collections", token, []byte(`{"collection":{"name":"fine"}}`), "Content-Type", "application/json")
+	assert.Equal(t, 200, r.status, string(r.body))
+}
+
+// TestUnauthenticatedDripsTakeNoSlots: connections that drip a body
+// without a valid token never hold the server: bad tokens on block PUTs
+// and record writes are refused before the body is read, anonymous
+// requests share a small budget, so an authenticated client is still
+// served at once.
+func TestUnauthenticatedDripsTakeNoSlots(t *testing.T) {
+	cfg := secDoSConfig(t, "xhome", 8)
+	cfg.KeepFed.MaxConcurrentRequestsPerClient = -1 // the attackers share the test's address
+	cfg.KeepFed.RequestBodyGracePeriod = config.Duration(20 * time.Second)
+	tc := startFullCluster(t, cfg, nil)
+	token := tc.issue(t, "good@example.com")
+	const bogus = "v2/xhome-gj3su-000000000000bad/bogusbogusbogusbogusbogusbogus"
+	hash := md5hex([]byte("whatever"))
+	stop := make(chan struct{})
+	defer close(stop)
+	type attack struct {
+		name, head string
+		status     []int // what the attacker may get at once, nil: nothing yet
+	}
+	attacks := []attack{}
+	for i := 0; i < 8; i++ {
+		attacks = append(attacks,
+			attack{"bad token PUT", "PUT /" + hash + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + bogus + "\r\nContent-Length: 20000\r\n\r\n", []int{403}},
+			// 503 once the anonymous budget is taken
+			attack{"no token PUT", "PUT /" + hash + " HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n", []int{401, 503}},
+			attack{"bad token record write", "POST /arvados/v1/collections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + bogus + "\r\nContent-Type: application/json\r\nContent-Length: 20000\r\n\r\n", []int{401}},
+			attack{"anonymous record write", "POST /arvados/v1/collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20000\r\n\r\n", nil},
+		)
+	}
+	var anonHeld, anonRefused int
+	for _, a := range attacks {
+		conn := dialFrom(t, tc, "127.0.0.1", 0)
+		go drip(conn, a.head, strings.Repeat("d", 20000), stop)
+		status, msg, err := readResp(conn, 300*time.Millisecond)
+		switch {
+		case a.status != nil:
+			require.NoError(t, err, a.name)
+			assert.Contains(t, a.status, status, "%s: %s", a.name, msg)
+		case err != nil:
+			anonHeld++ // still reading its body: holds an anonymous place
+		default:
+			assert.Equal(t, 503, status, msg)
+			anonRefused++
+		}
+	}
+	assert.Equal(t, 1, anonHeld, "the anonymous budget is max(1, 8/8)")
+	assert.Equal(t, 7, anonRefused)
+	start := time.Now()
+	r := do(t, http.MethodPost, tc.url+"/arvados/v1/collections", token, []byte(`{"collection":{"name":"served"}}`), "Content-Type", "application/json")
+	assert.Equal(t, 200, r.status, string(r.body))
+	r = do(t, http.MethodGet, tc.url+"/arvados/v1/keep_services/accessible", token, nil)
+	assert.Equal(t, 200, r.status, string(r.body))
+	assert.Less(t, time.Since(start), 2*time.Second)
+}
+
+// TestPerClientShare: one client address holds at most
+// KeepFed.MaxConcurrentRequestsPerClient (default max(1, max/4)) slots;
+// another address is still served.
+func TestPerClientShare(t *testing.T) {
+	cfg := secDoSConfig(t, "xhome", 8)
+	cfg.KeepFed.RequestBodyGracePeriod = config.Duration(20 * time.Second)
+	tc := startCluster(t, cfg, Options{})
+	stop := make(chan struct{})
+	defer close(stop)
+	head := "PUT /" + md5hex([]byte("x")) + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + testRootToken + "\r\nContent-Length: 20000\r\n\r\n"
+	for i := 0; i < 2; i++ {
+		go drip(dialFrom(t, tc, "127.0.0.2", 0), head, strings.Repeat("d", 20000), stop)
+	}
+	var third int
+	require.Eventually(t, func() bool {
+		c := dialFrom(t, tc, "127.0.0.2", 0)
+		fmt.Fprintf(c, "GET /arvados/v1/keep_services/accessible HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", testRootToken) //nolint:errcheck // test
+		third, _, _ = readResp(c, 2*time.Second)
+		return third == 503
+	}, 3*time.Second, 20*time.Millisecond, "a third request from the busy address: %d", third)
+	c := dialFrom(t, tc, "127.0.0.3", 0)
+	fmt.Fprintf(c, "GET /arvados/v1/keep_services/accessible HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", testRootToken) //nolint:errcheck // test
+	status, msg, err := readResp(c, 2*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, 200, status, msg)
+}
+
+// TestAnonymousBodyLimit: without a token a body larger than
+// KeepFed.MaxAnonymousRequestSize is refused from its Content-Length,
+// before it is sent, and a chunked one once the limit is passed.
+func TestAnonymousBodyLimit(t *testing.T) {
+	cfg := secDoSConfig(t, "xhome", 8)
+	tc := startCluster(t, cfg, Options{})
+	t.Run("Content-Length", func(t *testing.T) {
+		c := dialFrom(t, tc, "127.0.0.1", 0)
+		// with the first bytes fasthttp reads before any handler
+		fmt.Fprintf(c, "POST /arvados/v1/collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", 1<<20, strings.Repeat("b", preReadBody)) //nolint:errcheck // test
+		status, msg, err := readResp(c, 2*time.Second)
+		require.NoError(t, err, "answered before the body")
+		assert.Equal(t, 413, status, msg)
+	})
+	t.Run("chunked", func(t *testing.T) {
+		big := strings.Repeat("c", 100<<10)
+		r := do(t, http.MethodPost, tc.url+"/arvados/v1/collections", "", []byte(big), "Content-Type", "application/json", "Transfer-Encoding", "chunked")
+		assertJSONError(t, r, 413, "")
+	})
+	t.Run("with a token the API limit applies", func(t *testing.T) {
+		big := `{"collection":{"name":"` + strings.Repeat("c", 100<<10) + `"}}`
+		r := do(t, http.MethodPost, tc.url+"/arvados/v1/collections", testRootToken, []byte(big), "Content-Type", "application/json")
+		assert.NotEqual(t, 413, r.status, string(r.body))
+	})
+}

@@ -163,6 +163,15 @@ func New(cfg *config.ClusterConfig, opts Options) (*Server, error) {
 		SecureErrorLogMessage: true,
 		ErrorHandler:          s.protocolError,
 	}
+	if l := s.admission.l; l.MinBodyRate > 0 {
+		// fasthttp reads the first bytes of a body (up to preReadBody)
+		// before any handler runs: they too must arrive at the minimum
+		// rate, not within the whole API.RequestTimeout.
+		pre := min(l.BodyGrace+time.Duration(preReadBody)*time.Second/time.Duration(l.MinBodyRate), cfg.API.RequestTimeout.D())
+		s.srv.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: pre}
+		}
+	}
 	return s, nil
 }
 
@@ -418,11 +427,18 @@ func (c *markConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
+// preReadBody is how much of a body of known length fasthttp reads before
+// it calls the handler.
+const preReadBody = 8 << 10
+
 // beginBody starts a request body's phase: from now, reads must bring
-// perSec bytes a second on average once grace has passed.
-func (c *markConn) beginBody(perSec int, grace time.Duration) {
+// perSec bytes a second on average once grace has passed, and the body
+// must be read by limit (the request's whole read timeout, which replaces
+// the short one HeaderReceived set for the body's first bytes).
+func (c *markConn) beginBody(perSec int, grace time.Duration, limit time.Time) {
 	c.mu.Lock()
 	c.body = &bodyRate{start: time.Now(), grace: grace, perSec: int64(perSec)}
+	c.readDeadline = limit
 	c.mu.Unlock()
 }
 
