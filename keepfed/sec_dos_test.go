@@ -379,3 +379,97 @@ func TestAnonymousBodyLimit(t *testing.T) {
 		assert.NotEqual(t, 413, r.status, string(r.body))
 	})
 }
+
+// TestRemoteReadShare: +R reads of one remote cluster hold at most
+// max(1, API.MaxConcurrentRequests/4) slots whatever
+// KeepFed.MaxRequestsPerRemote says, so a remote that hangs (or drips)
+// leaves the other slots to everyone else.
+func TestRemoteReadShare(t *testing.T) {
+	hang := faultTable[2]
+	require.Equal(t, "hang", hang.name)
+	fr := newFaultRemote(t, hang)
+	defer fr.close()
+	cfg := faultConfig(t, fr.host)
+	cfg.API.MaxConcurrentRequests = 8
+	cfg.API.RequestTimeout = config.Duration(3 * time.Second)
+	cfg.API.KeepServiceRequestTimeout = config.Duration(3 * time.Second)
+	cfg.KeepFed.MaxRequestsPerRemote = 100
+	cfg.KeepFed.MaxConcurrentRequestsPerClient = -1
+	home := startFullCluster(t, cfg, nil)
+	token := home.issue(t, "u@example.com")
+	loc := faultRemoteLocator(t, token)
+	done := make(chan int, 2)
+	for i := 0; i < 2; i++ {
+		go func() { done <- do(t, http.MethodGet, home.url+"/"+loc, token, nil).status }()
+	}
+	require.Eventually(t, func() bool { return fr.hits.Load() >= 3 }, 2*time.Second, 10*time.Millisecond, "discovery + 2 block requests")
+	start := time.Now()
+	r := do(t, http.MethodGet, home.url+"/"+loc, token, nil)
+	assertJSONError(t, r, http.StatusServiceUnavailable, "remote cluster "+faultCluster)
+	r = do(t, http.MethodHead, home.url+"/"+loc, token, nil)
+	assert.Equal(t, http.StatusServiceUnavailable, r.status, "HEAD counts too")
+	r = do(t, http.MethodGet, home.url+"/arvados/v1/keep_services/accessible", token, nil)
+	assert.Equal(t, 200, r.status, "the other slots serve everyone else")
+	assert.Less(t, time.Since(start), time.Second)
+	<-done
+	<-done
+}
+
+// TestAdmissionShares: the admission counts, table-driven: each class's
+// share, that refusals take nothing, and that every place comes back.
+func TestAdmissionShares(t *testing.T) {
+	l := limitsOf(16, 0, 0, 0, 0, 0)
+	require.Equal(t, Limits{Global: 16, PerClient: 4, Anonymous: 2, PerRemote: 4, Remote: 12}, l)
+	type step struct {
+		client  string
+		anon    bool
+		cluster string
+		ok      bool
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"per client", []step{{"a", false, "", true}, {"a", false, "", true}, {"a", false, "", true}, {"a", false, "", true}, {"a", false, "", false}, {"b", false, "", true}}},
+		{"anonymous", []step{{"a", true, "", true}, {"b", true, "", true}, {"c", true, "", false}, {"c", false, "", true}}},
+		{"per remote", []step{{"a", false, "r1", true}, {"b", false, "r1", true}, {"c", false, "r1", true}, {"d", false, "r1", true}, {"e", false, "r1", false}, {"e", false, "r2", true}}},
+		{"all remotes", func() []step {
+			var s []step
+			for i := 0; i < 12; i++ {
+				s = append(s, step{fmt.Sprint("c", i), false, fmt.Sprint("r", i/4), true})
+			}
+			return append(s, step{"x", false, "r9", false}, step{"x", false, "", true})
+		}()},
+		{"global", func() []step {
+			var s []step
+			for i := 0; i < 16; i++ {
+				s = append(s, step{fmt.Sprint("c", i), false, "", true})
+			}
+			return append(s, step{"x", false, "", false})
+		}()},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := newAdmission(l)
+			var frees []func()
+			for i, s := range c.steps {
+				leave, err := a.enter(s.client, s.anon)
+				if err == nil {
+					var free func()
+					if free, err = a.admit(s.cluster); err == nil {
+						frees = append(frees, func() { free(); leave() })
+					} else {
+						leave()
+					}
+				}
+				assert.Equal(t, s.ok, err == nil, "step %d: %v", i, err)
+			}
+			for _, f := range frees {
+				f()
+			}
+			assert.Zero(t, a.global+a.anon+a.remote)
+			assert.Empty(t, a.byClient)
+			assert.Empty(t, a.byRemote)
+		})
+	}
+}
