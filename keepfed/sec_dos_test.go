@@ -3,8 +3,8 @@ package keepfed
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -100,7 +100,7 @@ func TestFasthttpLogsNoSecrets(t *testing.T) {
 				cw.CloseWrite() //nolint:errcheck // test
 			}
 			conn.SetReadDeadline(time.Now().Add(3 * time.Second)) //nolint:errcheck // test
-			io.Copy(io.Discard, conn)                            //nolint:errcheck // until the server closes
+			io.Copy(io.Discard, conn)                             //nolint:errcheck // until the server closes
 		})
 	}
 	time.Sleep(50 * time.Millisecond)

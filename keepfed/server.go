@@ -371,7 +371,7 @@ func (c *markConn) Read(p []byte) (int, error) {
 	if b != nil {
 		due = b.due()
 		if !c.readDeadline.IsZero() && c.readDeadline.Before(due) {
-			due = time.Time{} // fasthttp's deadline comes first
+			due = time.Time{}                      // fasthttp's deadline comes first
 			c.Conn.SetReadDeadline(c.readDeadline) //nolint:errcheck // the read reports it
 		} else {
 			c.Conn.SetReadDeadline(due) //nolint:errcheck // the read reports it
