@@ -52,6 +52,7 @@ Clusters:
       Listen: %q
       ExternalURL: %q
       DataDir: %q
+      MaxConcurrentRequestsPerClient: -1 # the load driver is one address
 `, id, rootToken, id, remotes, ln.Addr().String(), "http://"+ln.Addr().String(), b.TempDir())
 	cfg, _, err := config.ParseConfig([]byte(yml), id)
 	if err != nil {
