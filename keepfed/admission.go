@@ -218,14 +218,11 @@ func (s *Server) WithAdmission() Middleware {
 }
 
 // refuse answers a request turned away before its body was read. fasthttp
-// drains a small unread body after the response (so a client that sends
-// it all first still reads the answer) and closes the connection on a
-// larger one.
+// drains an unread body of up to 256 KiB after the response (so a client
+// that sends it all first still reads the answer; at the minimum rate, see
+// Server.HeaderReceived) and closes the connection on a larger one.
 func refuse(ctx *fasthttp.RequestCtx, err error) {
 	request.RenderError(ctx, err)
-	if ctx.Request.Header.ContentLength() != 0 {
-		ctx.SetConnectionClose()
-	}
 }
 
 // authenticateWrite checks the token of a block PUT or a record write

@@ -172,11 +172,9 @@ func WithBodyLimits(max, anonMax int) Middleware {
 				request.RenderError(ctx, request.Errorf(fasthttp.StatusRequestEntityTooLarge, "request body larger than %d bytes", limit))
 				if limit == max {
 					request.DiscardBody(ctx)
-				} else {
-					// no token: not worth reading more than fasthttp
-					// drains by itself
-					ctx.SetConnectionClose()
 				}
+				// else (no token): what is left is not worth more than
+				// fasthttp drains by itself before it closes
 			}
 			if ctx.Request.Header.ContentLength() > limit {
 				tooLarge()
