@@ -148,7 +148,8 @@ func (a *admission) admit(cluster string) (func(), error) {
 }
 
 // WithAdmission admits requests under s's Limits, in this order, each
-// refusal answered at once and before any of the body is read:
+// refusal answered before any of the body is read (a refused write's body
+// is then read and dropped, see refuse):
 //
 //  1. management endpoints (/_health/ping, /metrics) are exempt, so an
 //     overloaded server can still be observed;
@@ -179,23 +180,23 @@ func (s *Server) WithAdmission() Middleware {
 			anon := token == ""
 			leave, err := a.enter(string(ctx.RemoteIP().To16()), anon)
 			if err != nil {
-				refuse(ctx, err)
+				request.RenderError(ctx, err) // fasthttp drains what it can
 				return
 			}
 			if err := s.authenticateWrite(ctx, token); err != nil {
+				s.refuse(ctx, err)
 				leave()
-				refuse(ctx, err)
 				return
 			}
 			if anon && a.l.MaxAnonymousBody > 0 && ctx.Request.Header.ContentLength() > a.l.MaxAnonymousBody {
+				s.refuse(ctx, request.Errorf(fasthttp.StatusRequestEntityTooLarge, "request body larger than %d bytes without a token", a.l.MaxAnonymousBody))
 				leave()
-				refuse(ctx, request.Errorf(fasthttp.StatusRequestEntityTooLarge, "request body larger than %d bytes without a token", a.l.MaxAnonymousBody))
 				return
 			}
 			free, err := a.admit(remoteReadCluster(ctx))
 			if err != nil {
+				request.RenderError(ctx, err)
 				leave()
-				refuse(ctx, err)
 				return
 			}
 			slot := request.NewSlot(ctx, func() { free(); leave() })
@@ -217,12 +218,22 @@ func (s *Server) WithAdmission() Middleware {
 	}
 }
 
-// refuse answers a request turned away before its body was read. fasthttp
-// drains an unread body of up to 256 KiB after the response (so a client
-// that sends it all first still reads the answer; at the minimum rate, see
-// Server.HeaderReceived) and closes the connection on a larger one.
-func refuse(ctx *fasthttp.RequestCtx, err error) {
+// refuse answers a request turned away before its body was read, then
+// reads and drops the body (up to request.MaxDiscard, at the minimum body
+// rate), so that a client that sends it all before reading gets the
+// answer, not a reset connection. The caller still holds the request's
+// per-client (and anonymous) place, which bounds how many such drains one
+// address, and all anonymous clients, can have at once; no slot is held.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, err error) {
 	request.RenderError(ctx, err)
+	if ctx.Request.Header.ContentLength() == 0 || ctx.RequestBodyStream() == nil {
+		return
+	}
+	if mc, _ := ctx.Conn().(*markConn); mc != nil && s.admission.l.MinBodyRate > 0 {
+		mc.beginBody(s.admission.l.MinBodyRate, s.admission.l.BodyGrace, ctx.Time().Add(s.cfg.API.RequestTimeout.D()))
+		defer mc.endBody()
+	}
+	request.DiscardBody(ctx)
 }
 
 // authenticateWrite checks the token of a block PUT or a record write
