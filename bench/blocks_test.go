@@ -59,6 +59,7 @@ Clusters:
       Listen: %q
       ExternalURL: %q
       DataDir: %q
+      MaxConcurrentRequestsPerClient: -1 # the load driver is one address
 %s`, id, rootToken, id, remotes, clusterExtra, ln.Addr().String(), "http://"+ln.Addr().String(), b.TempDir(), keepfedExtra)
 	cfg, _, err := config.ParseConfig([]byte(yml), id)
 	if err != nil {

@@ -181,6 +181,7 @@ Clusters:
     KeepFed:
       Listen: %[2]s
       DataDir: %[3]s
+      MaxConcurrentRequestsPerClient: -1 # every client is 127.0.0.1
 `, id, ln.Addr().String(), t.TempDir())
 		cfg, _, err := config.ParseConfig([]byte(yml), id)
 		if err != nil {

@@ -78,6 +78,10 @@ func NewCluster(cfg *config.ClusterConfig, opts Options) (*Server, error) {
 // Options.TokenUpgrader to New.
 func (s *Server) EnableEmbeddedIdentity(id *identity.Identity) {
 	id.UseRemotes(s.remotes)
+	s.authenticate = func(token, remote string) error {
+		_, err := id.Authenticate(token, remote)
+		return err
+	}
 	if id.Store() == nil {
 		return
 	}

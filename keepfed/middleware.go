@@ -146,35 +146,48 @@ func WithConcurrencyLimit(max int) Middleware {
 	}
 }
 
-// WithBodyLimit refuses, with 413, a request body larger than max on
-// every path but Keep block paths (a block PUT streams its body and has its
-// own 64 MiB limit). The server streams request bodies, and fasthttp does
-// not apply Server.MaxRequestBodySize to a streamed body, so without this
-// a record request would be read whole into memory whatever its size. A
-// body of unknown length (chunked) is read at most max+1 bytes.
-func WithBodyLimit(max int) Middleware {
+// WithBodyLimit is WithBodyLimits(max, max).
+func WithBodyLimit(max int) Middleware { return WithBodyLimits(max, max) }
+
+// WithBodyLimits refuses, with 413, a request body larger than max (or
+// than anonMax when the request has no token in its Authorization header,
+// api_token query or cookie) on every path but Keep block paths (a block
+// PUT streams its body and has its own 64 MiB limit). The server streams
+// request bodies, and fasthttp does not apply Server.MaxRequestBodySize to
+// a streamed body, so without this a record request would be read whole
+// into memory whatever its size. A body of unknown length (chunked) is
+// read at most limit+1 bytes.
+func WithBodyLimits(max, anonMax int) Middleware {
 	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 		return func(ctx *fasthttp.RequestCtx) {
 			if max <= 0 || blocks.IsBlockPath(ctx.Path(), ctx.Method()) {
 				next(ctx)
 				return
 			}
-			tooLarge := func() {
-				request.RenderError(ctx, request.Errorf(fasthttp.StatusRequestEntityTooLarge, "request body larger than %d bytes", max))
-				request.DiscardBody(ctx)
+			limit := max
+			if anonMax > 0 && anonMax < max && records.ExtractHeaderToken(&ctx.Request) == "" {
+				limit = anonMax
 			}
-			if ctx.Request.Header.ContentLength() > max {
+			tooLarge := func() {
+				request.RenderError(ctx, request.Errorf(fasthttp.StatusRequestEntityTooLarge, "request body larger than %d bytes", limit))
+				if limit == max {
+					request.DiscardBody(ctx)
+				}
+				// else (no token): what is left is not worth more than
+				// fasthttp drains by itself before it closes
+			}
+			if ctx.Request.Header.ContentLength() > limit {
 				tooLarge()
 				return
 			}
 			if bs := ctx.RequestBodyStream(); bs != nil {
-				b, err := io.ReadAll(io.LimitReader(bs, int64(max)+1))
+				b, err := io.ReadAll(io.LimitReader(bs, int64(limit)+1))
 				if err != nil {
 					request.RenderError(ctx, request.WrapError(fasthttp.StatusBadRequest, "reading the request body failed", err))
 					ctx.SetConnectionClose()
 					return
 				}
-				if len(b) > max {
+				if len(b) > limit {
 					tooLarge()
 					return
 				}

@@ -30,6 +30,9 @@ func TestRequestID(t *testing.T) {
 func TestRecoverAndLimitAndLog(t *testing.T) {
 	cfg := testConfig(t, "zzzzz")
 	cfg.API.MaxConcurrentRequests = 2
+	// the global limit alone: no per-client share (every test client is
+	// 127.0.0.1), and the blocked requests carry a token (not anonymous)
+	cfg.KeepFed.MaxConcurrentRequestsPerClient = -1
 	tc := startCluster(t, cfg, Options{})
 	release := make(chan struct{})
 	var entered sync.WaitGroup
@@ -48,7 +51,7 @@ func TestRecoverAndLimitAndLog(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); do(t, http.MethodGet, tc.url+"/block", "", nil) }()
+		go func() { defer wg.Done(); do(t, http.MethodGet, tc.url+"/block", testRootToken, nil) }()
 	}
 	entered.Wait()
 	r = do(t, http.MethodGet, tc.url+"/arvados/v1/keep_services/accessible", "", nil)

@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/keepfed/keepfed/keepfed/blocks"
@@ -66,6 +68,11 @@ type Server struct {
 	tlsConfig        *tls.Config
 	proxy            *records.Proxy
 	srv              *fasthttp.Server
+	admission        *admission
+	// authenticate, when set (embedded identity), checks the token of a
+	// record write before the request takes a slot (see WithAdmission);
+	// remote is the ?remote= cluster, for tokens salted for it.
+	authenticate func(token, remote string) error
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -147,6 +154,9 @@ func New(cfg *config.ClusterConfig, opts Options) (*Server, error) {
 		Metrics: s.metrics, Logger: s.log, Now: s.now,
 		Validator: s.validator, Upgrader: s.upgrader, Cache: cache,
 	})
+	k := &cfg.KeepFed
+	s.admission = newAdmission(limitsOf(cfg.API.MaxConcurrentRequests, k.MaxConcurrentRequestsPerClient,
+		k.MaxConcurrentAnonymousRequests, k.MaxAnonymousRequestSize, k.MinRequestBodyRate, k.RequestBodyGracePeriod.D()))
 	docs, err := s.newClientDocs()
 	if err != nil {
 		return nil, err
@@ -170,7 +180,17 @@ func New(cfg *config.ClusterConfig, opts Options) (*Server, error) {
 		NoDefaultServerHeader: false,
 		CloseOnShutdown:       true,
 		Logger:                slogPrinter{s.log},
+		SecureErrorLogMessage: true,
 		ErrorHandler:          s.protocolError,
+	}
+	if l := s.admission.l; l.MinBodyRate > 0 {
+		// fasthttp reads the first bytes of a body (up to preReadBody)
+		// before any handler runs: they too must arrive at the minimum
+		// rate, not within the whole API.RequestTimeout.
+		pre := min(l.BodyGrace+time.Duration(preReadBody)*time.Second/time.Duration(l.MinBodyRate), cfg.API.RequestTimeout.D())
+		s.srv.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: pre}
+		}
 	}
 	return s, nil
 }
@@ -203,9 +223,11 @@ func (s *Server) Volume() *blocks.Volume { return s.volume }
 // KeyRing returns the signing key ring.
 func (s *Server) KeyRing() *signing.KeyRing { return s.ring }
 
-// request.Handler returns the router wrapped in the middleware, outermost first:
-// request id → panic recovery → access log and metrics → concurrency limit
-// → request body limit (not on block paths) → JSON compression → federated
+// Handler returns the router wrapped in the middleware, outermost first:
+// request id → panic recovery → access log and metrics → admission
+// (concurrency limits, fairness shares, write authentication, body rate;
+// see WithAdmission) → request body limit (not on block paths; smaller
+// without a token) → JSON compression → federated
 // record proxy (records for other clusters leave here, authorised by their
 // own cluster) → token extraction → routes.
 func (s *Server) Handler() fasthttp.RequestHandler {
@@ -213,8 +235,8 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 		WithRequestID(),
 		WithRecover(s.log),
 		WithAccessLog(s.log, s.metrics),
-		WithConcurrencyLimit(s.cfg.API.MaxConcurrentRequests),
-		WithBodyLimit(s.cfg.API.MaxRequestSize),
+		s.WithAdmission(),
+		WithBodyLimits(s.cfg.API.MaxRequestSize, s.admission.l.MaxAnonymousBody),
 		records.Compress,
 		s.proxy.Middleware,
 		WithTokens(),
@@ -240,7 +262,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return nil
 	}
-	ln = markListener{ln}
+	ln = markListener{Listener: ln, writeIdle: s.cfg.KeepFed.WriteIdleTimeout.D()}
 	if s.tlsConfig != nil {
 		ln = tls.NewListener(ln, s.tlsConfig)
 	}
@@ -346,33 +368,189 @@ func loadTLS(cfg *config.ClusterConfig) (*tls.Config, error) {
 }
 
 // markListener marks each connection once it has sent a byte (see
-// protocolError).
-type markListener struct{ net.Listener }
+// protocolError), and gives its writes an idle deadline and its request
+// bodies a minimum rate (see markConn).
+type markListener struct {
+	net.Listener
+	writeIdle time.Duration
+}
 
 func (l markListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &markConn{Conn: c}, nil
+	return &markConn{Conn: c, writeIdle: l.writeIdle}, nil
 }
 
+// markConn is a served connection. A write that makes no progress for
+// writeIdle (the client stopped reading) fails, which ends the response,
+// the connection and, for a streamed block, the request's slot; a write
+// that makes progress may take as long as it needs. Between beginBody and
+// endBody, reads must keep up with a minimum average rate (see
+// WithAdmission). Reads, and the body phase, belong to the goroutine
+// serving the connection.
 type markConn struct {
 	net.Conn
-	used atomic.Bool
+	used      atomic.Bool
+	writeIdle time.Duration
+
+	mu           sync.Mutex
+	readDeadline time.Time // as fasthttp last set it
+	body         *bodyRate
+}
+
+// bodyRate is a request body's progress against its minimum rate.
+type bodyRate struct {
+	start   time.Time
+	grace   time.Duration
+	perSec  int64
+	n       int64
+	tripped bool
+}
+
+// due is when the body is too slow if no more bytes arrive.
+func (b *bodyRate) due() time.Time {
+	return b.start.Add(b.grace + time.Duration(float64(b.n)/float64(b.perSec)*float64(time.Second)))
 }
 
 func (c *markConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	b := c.body
+	var due time.Time
+	if b != nil {
+		due = b.due()
+		if !c.readDeadline.IsZero() && c.readDeadline.Before(due) {
+			due = time.Time{}                      // fasthttp's deadline comes first
+			c.Conn.SetReadDeadline(c.readDeadline) //nolint:errcheck // the read reports it
+		} else {
+			c.Conn.SetReadDeadline(due) //nolint:errcheck // the read reports it
+		}
+	}
+	c.mu.Unlock()
 	n, err := c.Conn.Read(p)
 	if n > 0 && !c.used.Load() {
 		c.used.Store(true)
 	}
+	if b != nil {
+		c.mu.Lock()
+		b.n += int64(n)
+		if err != nil && !due.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
+			b.tripped = true
+		}
+		c.mu.Unlock()
+	}
 	return n, err
 }
 
-// slogPrinter adapts slog to fasthttp's Logger.
+// Write writes p, failing only when no byte could be written for
+// writeIdle.
+func (c *markConn) Write(p []byte) (int, error) {
+	if c.writeIdle <= 0 {
+		return c.Conn.Write(p)
+	}
+	written := 0
+	for {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.writeIdle)) //nolint:errcheck // the write reports it
+		n, err := c.Conn.Write(p[written:])
+		written += n
+		if err != nil && n > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // progress: a new window
+		}
+		return written, err
+	}
+}
+
+// SetReadDeadline records fasthttp's deadline, which a body phase keeps.
+func (c *markConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readDeadline = t
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline records the read deadline like SetReadDeadline.
+func (c *markConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readDeadline = t
+	return c.Conn.SetDeadline(t)
+}
+
+// preReadBody is how much of a body of known length fasthttp reads before
+// it calls the handler.
+const preReadBody = 8 << 10
+
+// beginBody starts a request body's phase: from now, reads must bring
+// perSec bytes a second on average once grace has passed, and the body
+// must be read by limit (the request's whole read timeout, which replaces
+// the short one HeaderReceived set for the body's first bytes).
+func (c *markConn) beginBody(perSec int, grace time.Duration, limit time.Time) {
+	c.mu.Lock()
+	c.body = &bodyRate{start: time.Now(), grace: grace, perSec: int64(perSec)}
+	c.readDeadline = limit
+	c.mu.Unlock()
+}
+
+// endBody ends the body phase and restores fasthttp's read deadline.
+func (c *markConn) endBody() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.body != nil {
+		c.body = nil
+		c.Conn.SetReadDeadline(c.readDeadline) //nolint:errcheck // best effort
+	}
+}
+
+// bodyTooSlow reports whether the current body phase was cut for being
+// too slow.
+func (c *markConn) bodyTooSlow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.body != nil && c.body.tripped
+}
+
+// slogPrinter adapts slog to fasthttp's Logger. fasthttp's messages may
+// quote the request they failed on (its "error when serving connection"
+// line holds the error, and parse errors hold the request buffer, with an
+// Authorization header or api_token query): none of the arguments is
+// logged but addresses, only fasthttp's fixed format text and the class of
+// any error.
 type slogPrinter struct{ l *slog.Logger }
 
 func (p slogPrinter) Printf(format string, args ...any) {
-	p.l.Warn(fmt.Sprintf(format, args...), "source", "fasthttp")
+	attrs := []any{"source", "fasthttp"}
+	var peer net.Addr
+	for _, a := range args {
+		switch v := a.(type) {
+		case error:
+			attrs = append(attrs, "error_class", connErrorClass(v))
+		case net.Addr:
+			peer = v // "serving connection local<->remote": the last is the peer
+		}
+	}
+	if peer != nil {
+		attrs = append(attrs, "remote_addr", peer.String())
+	}
+	msg := format
+	if i := strings.IndexByte(msg, '%'); i >= 0 {
+		msg = strings.TrimRight(msg[:i], " :(\"")
+	}
+	p.l.Warn("fasthttp: "+msg, attrs...)
+}
+
+// connErrorClass is a bounded, secret-free name for a connection error.
+func connErrorClass(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, fasthttp.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "body_too_large"
+	case errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection_closed"
+	case errors.As(err, &ne):
+		return "network"
+	}
+	return "malformed_request"
 }

@@ -85,30 +85,8 @@ func isForm(req *fasthttp.Request) bool { return bodyKindOf(req) == bodyForm }
 // server authenticates with it and the record proxy salts exactly this
 // token (and strips every other carrier) before forwarding.
 func ExtractToken(req *fasthttp.Request) string {
-	if auth := req.Header.Peek("Authorization"); len(auth) > 0 {
-		if sp := bytes.IndexByte(auth, ' '); sp > 0 {
-			scheme, val := auth[:sp], bytes.TrimSpace(auth[sp+1:])
-			switch string(scheme) {
-			case "Bearer", "OAuth2":
-				if len(val) > 0 {
-					return string(val)
-				}
-			case "Basic":
-				if dec, err := base64.StdEncoding.DecodeString(string(val)); err == nil {
-					if i := bytes.IndexByte(dec, ':'); i >= 0 && i+1 < len(dec) {
-						return string(dec[i+1:])
-					}
-				}
-			}
-		}
-	}
-	if v := req.URI().QueryArgs().Peek("api_token"); len(v) > 0 {
-		return string(v)
-	}
-	if c := req.Header.Cookie("arvados_api_token"); len(c) > 0 {
-		if dec, err := base64.URLEncoding.DecodeString(string(c)); err == nil && len(dec) > 0 {
-			return string(dec)
-		}
+	if t := ExtractHeaderToken(req); t != "" {
+		return t
 	}
 	body := req.Body()
 	if len(body) == 0 {
@@ -137,6 +115,39 @@ func ExtractToken(req *fasthttp.Request) string {
 	case bodyMultipart:
 		if v, ok := multipartValue(req, "api_token"); ok {
 			return v
+		}
+	}
+	return ""
+}
+
+// ExtractHeaderToken is ExtractToken without the body: the token of the
+// Authorization header, the api_token query parameter or the
+// arvados_api_token cookie. It never reads the body, so it can run
+// before the body has arrived.
+func ExtractHeaderToken(req *fasthttp.Request) string {
+	if auth := req.Header.Peek("Authorization"); len(auth) > 0 {
+		if sp := bytes.IndexByte(auth, ' '); sp > 0 {
+			scheme, val := auth[:sp], bytes.TrimSpace(auth[sp+1:])
+			switch string(scheme) {
+			case "Bearer", "OAuth2":
+				if len(val) > 0 {
+					return string(val)
+				}
+			case "Basic":
+				if dec, err := base64.StdEncoding.DecodeString(string(val)); err == nil {
+					if i := bytes.IndexByte(dec, ':'); i >= 0 && i+1 < len(dec) {
+						return string(dec[i+1:])
+					}
+				}
+			}
+		}
+	}
+	if v := req.URI().QueryArgs().Peek("api_token"); len(v) > 0 {
+		return string(v)
+	}
+	if c := req.Header.Cookie("arvados_api_token"); len(c) > 0 {
+		if dec, err := base64.URLEncoding.DecodeString(string(c)); err == nil && len(dec) > 0 {
+			return string(dec)
 		}
 	}
 	return ""

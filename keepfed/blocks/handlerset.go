@@ -7,7 +7,9 @@ import (
 	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/keepfed/metrics"
 	"github.com/keepfed/keepfed/keepfed/remotes"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/keepfed/keepfed/signing"
+	"github.com/valyala/fasthttp"
 )
 
 // Handler serves the Keep block paths: GET and HEAD of local (+A) and
@@ -52,4 +54,15 @@ func NewHandler(o Options) *Handler {
 		metrics: o.Metrics, log: o.Logger, now: o.Now,
 		validator: o.Validator, upgrader: o.Upgrader, cache: o.Cache,
 	}
+}
+
+// AuthorizeWrite decides, as a PUT does before it reads the body, whether
+// token may write blocks: 401 without a token, 403 (or the validator's
+// error) when it may not. The server's admission middleware calls it
+// before the request takes a concurrency slot.
+func (h *Handler) AuthorizeWrite(token string) error {
+	if token == "" {
+		return request.NewError(fasthttp.StatusUnauthorized, reasonNoToken)
+	}
+	return h.authorizeWrite(nil, token)
 }

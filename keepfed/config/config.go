@@ -176,6 +176,33 @@ type KeepFedConfig struct {
 	RemoteMinRate int64 `yaml:"RemoteMinRate"`
 	// RemoteMinRateWindow is the window RemoteMinRate is measured over.
 	RemoteMinRateWindow Duration `yaml:"RemoteMinRateWindow"`
+
+	// Denial-of-service limits (docs/RELIABILITY.md, "Denial of service").
+
+	// WriteIdleTimeout cuts a connection, and frees its request slot, when
+	// no byte of a response could be written to it for this long (a
+	// client that stopped reading). Default 30s.
+	WriteIdleTimeout Duration `yaml:"WriteIdleTimeout"`
+	// MinRequestBodyRate is the slowest a request body may arrive, in
+	// bytes per second on average after RequestBodyGracePeriod; a slower
+	// one is cut with 408. Default 16384; negative turns the check off.
+	MinRequestBodyRate int `yaml:"MinRequestBodyRate"`
+	// RequestBodyGracePeriod is how long a body may take before
+	// MinRequestBodyRate applies. Default 10s.
+	RequestBodyGracePeriod Duration `yaml:"RequestBodyGracePeriod"`
+	// MaxConcurrentRequestsPerClient bounds the requests of one client IP
+	// address handled at once. Default max(1, API.MaxConcurrentRequests/4);
+	// negative: no per-client bound (behind a proxy that hides client
+	// addresses). Zero (absent) means the default, worked out when the
+	// server starts.
+	MaxConcurrentRequestsPerClient int `yaml:"MaxConcurrentRequestsPerClient"`
+	// MaxConcurrentAnonymousRequests bounds the requests without a token
+	// (in the Authorization header, api_token query or cookie) handled at
+	// once. Default (zero) max(1, API.MaxConcurrentRequests/8).
+	MaxConcurrentAnonymousRequests int `yaml:"MaxConcurrentAnonymousRequests"`
+	// MaxAnonymousRequestSize is the largest request body accepted
+	// without such a token. Default 64 KiB.
+	MaxAnonymousRequestSize int `yaml:"MaxAnonymousRequestSize"`
 }
 
 // RemoteBlockCacheConfig is Clusters.<id>.KeepFed.RemoteBlockCache: a
@@ -211,6 +238,11 @@ const (
 	DefaultListen                = "127.0.0.1:9002"
 	DefaultReplication           = 2
 	DefaultTrashSweepInterval    = 60 * time.Second
+
+	DefaultWriteIdleTimeout        = 30 * time.Second
+	DefaultMinRequestBodyRate      = 16 << 10
+	DefaultRequestBodyGracePeriod  = 10 * time.Second
+	DefaultMaxAnonymousRequestSize = 64 << 10
 )
 
 // LoadConfig reads an Arvados config file and returns the cluster named id
@@ -436,6 +468,18 @@ func (c *ClusterConfig) applyDefaults() error {
 	}
 	if k.RemoteMinRateWindow <= 0 {
 		k.RemoteMinRateWindow = Duration(DefaultRemoteMinRateWindow)
+	}
+	if k.WriteIdleTimeout == 0 {
+		k.WriteIdleTimeout = Duration(DefaultWriteIdleTimeout)
+	}
+	if k.MinRequestBodyRate == 0 {
+		k.MinRequestBodyRate = DefaultMinRequestBodyRate
+	}
+	if k.RequestBodyGracePeriod == 0 {
+		k.RequestBodyGracePeriod = Duration(DefaultRequestBodyGracePeriod)
+	}
+	if k.MaxAnonymousRequestSize == 0 {
+		k.MaxAnonymousRequestSize = DefaultMaxAnonymousRequestSize
 	}
 	for rid, rc := range c.RemoteClusters {
 		if rid != "*" && !signing.IsClusterID(rid) {

@@ -40,9 +40,11 @@ func Token(ctx *fasthttp.RequestCtx) string {
 
 type slotKey struct{}
 
-// Slot is one request's place under the server's concurrency limit.
+// Slot is one request's place under the server's concurrency limits
+// (the global limit and the per-client, anonymous and per-remote shares
+// the admission middleware accounts together).
 type Slot struct {
-	sem  chan struct{}
+	free func()
 	once sync.Once
 	held bool
 }
@@ -56,12 +58,19 @@ func TakeSlot(ctx *fasthttp.RequestCtx, sem chan struct{}) *Slot {
 	default:
 		return nil
 	}
-	s := &Slot{sem: sem}
+	return NewSlot(ctx, func() { <-sem })
+}
+
+// NewSlot makes free the request's slot: it runs once, when the handler
+// returns (Slot.Done) or, for a body streamed after that, when the stream
+// ends (HoldSlot).
+func NewSlot(ctx *fasthttp.RequestCtx, free func()) *Slot {
+	s := &Slot{free: free}
 	ctx.SetUserValue(slotKey{}, s)
 	return s
 }
 
-func (s *Slot) release() { s.once.Do(func() { <-s.sem }) }
+func (s *Slot) release() { s.once.Do(s.free) }
 
 // Done frees the slot when the handler returned, unless HoldSlot kept it
 // for a streamed body.
