@@ -247,7 +247,7 @@ func (s *Server) authenticateWrite(ctx *fasthttp.RequestCtx, token string) error
 		if _, err := signing.KeepstoreLocatorInfo(string(blocks.Locator(path))); err != nil {
 			return nil // the handler answers 400
 		}
-		return s.blocks.AuthorizeWrite(token)
+		return s.blocks.AuthorizeWrite(ctx, token)
 	}
 	if s.authenticate == nil || token == "" || !strings.HasPrefix(string(path), "/arvados/v1/") {
 		return nil

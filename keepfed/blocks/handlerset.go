@@ -60,9 +60,9 @@ func NewHandler(o Options) *Handler {
 // token may write blocks: 401 without a token, 403 (or the validator's
 // error) when it may not. The server's admission middleware calls it
 // before the request takes a concurrency slot.
-func (h *Handler) AuthorizeWrite(token string) error {
+func (h *Handler) AuthorizeWrite(ctx *fasthttp.RequestCtx, token string) error {
 	if token == "" {
 		return request.NewError(fasthttp.StatusUnauthorized, reasonNoToken)
 	}
-	return h.authorizeWrite(nil, token)
+	return h.authorizeWrite(ctx, token)
 }
