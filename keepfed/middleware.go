@@ -181,7 +181,9 @@ func WithBodyLimits(max, anonMax int) Middleware {
 				return
 			}
 			if bs := ctx.RequestBodyStream(); bs != nil {
-				b, err := io.ReadAll(io.LimitReader(bs, int64(limit)+1))
+				// a body of known length is read into a buffer of its
+				// size: no growth by doubling for a large manifest
+				b, err := readBody(bs, ctx.Request.Header.ContentLength(), limit)
 				if err != nil {
 					request.RenderError(ctx, request.WrapError(fasthttp.StatusBadRequest, "reading the request body failed", err))
 					ctx.SetConnectionClose()
@@ -238,4 +240,18 @@ func routeOf(ctx *fasthttp.RequestCtx) metrics.Route {
 		}
 	}
 	return metrics.RouteOther
+}
+
+// readBody reads a request body of at most max+1 bytes, into a buffer of
+// its Content-Length when that is known (cl >= 0), so that a large body
+// is not copied through buffers of doubling sizes.
+func readBody(r io.Reader, cl, max int) ([]byte, error) {
+	if cl < 0 || cl > max {
+		return io.ReadAll(io.LimitReader(r, int64(max)+1))
+	}
+	b := make([]byte, cl)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }

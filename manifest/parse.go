@@ -103,7 +103,20 @@ func scan(m []byte, out *[]Stream) error {
 	return nil
 }
 
-func scanLine(l []byte, line int, out *[]Stream) error {
+// visitor receives a line's tokens as scanLine checks them, without the
+// allocations of building Streams: locator gets each locator token (an
+// error it returns ends the scan, unchanged), file each file token's
+// stream name and file name as written (escaped) and its size. Either may
+// be nil.
+type visitor struct {
+	locator func(tok []byte) error
+	file    func(stream, name []byte, size int64)
+}
+
+func scanLine(l []byte, line int, out *[]Stream) error { return scanLineWith(l, line, out, nil) }
+
+// scanLineWith is scanLine with a visitor.
+func scanLineWith(l []byte, line int, out *[]Stream, v *visitor) error {
 	if len(l) == 0 {
 		return syntaxErr(line, 0, nil, "empty line")
 	}
@@ -117,6 +130,7 @@ func scanLine(l []byte, line int, out *[]Stream) error {
 		locators  int
 		files     int
 		streamLen int64
+		stream    []byte
 	)
 	for rest := l; ; {
 		tokNum++
@@ -136,6 +150,7 @@ func scanLine(l []byte, line int, out *[]Stream) error {
 			if st != nil {
 				st.Name = Unescape(string(tok))
 			}
+			stream = tok
 		case files == 0 && bytes.IndexByte(tok, ':') < 0:
 			size, msg := checkLocator(tok)
 			if msg != "" {
@@ -145,6 +160,11 @@ func scanLine(l []byte, line int, out *[]Stream) error {
 			streamLen += size
 			if st != nil {
 				st.Locators = append(st.Locators, string(tok))
+			}
+			if v != nil && v.locator != nil {
+				if err := v.locator(tok); err != nil {
+					return err
+				}
 			}
 		default:
 			if locators == 0 {
@@ -161,6 +181,9 @@ func scanLine(l []byte, line int, out *[]Stream) error {
 			if st != nil {
 				f.Name = Unescape(string(name))
 				st.Files = append(st.Files, f)
+			}
+			if v != nil && v.file != nil {
+				v.file(stream, name, f.Size)
 			}
 		}
 		if sp < 0 {

@@ -68,3 +68,26 @@ func FuzzFileStats(f *testing.F) {
 		}
 	})
 }
+
+func TestEachLocator(t *testing.T) {
+	m := []byte(". acbd18db4cc2f85cedef654fccc4a4d8+3+Afoo@1 37b51d194a7513e45b56f6524f2d51f2+3 0:6:foo\n./d d41d8cd98f00b204e9800998ecf8427e+0 0:0:x\n")
+	var got []string
+	require.NoError(t, EachLocator(m, func(loc string) error { got = append(got, string([]byte(loc))); return nil }))
+	streams, err := Parse(m)
+	require.NoError(t, err)
+	var want []string
+	for _, s := range streams {
+		want = append(want, s.Locators...)
+	}
+	assert.Equal(t, want, got)
+
+	stop := assert.AnError
+	n := 0
+	assert.Equal(t, stop, EachLocator(m, func(string) error { n++; return stop }), "fn's error is returned as it is")
+	assert.Equal(t, 1, n, "and ends the scan")
+	assert.Error(t, EachLocator([]byte(". nothex 0:0:x\n"), func(string) error { return nil }))
+	allocs := testing.AllocsPerRun(20, func() { _ = EachLocator(m, func(string) error { return nil }) })
+	if !raceEnabled {
+		assert.Zero(t, allocs, "no allocation per locator")
+	}
+}

@@ -191,7 +191,7 @@ func AppendRecordManifests(dst, body []byte, rw manifest.Rewriter) ([]byte, int,
 	defer putBuf(raw)
 	defer putBuf(out)
 	last, n := 0, 0
-	err := scanRecordManifests(body, func(start, end int, escaped bool) {
+	err := scanRecordManifests(body, "items", "", func(start, end int, escaped bool) {
 		m := body[start+1 : end-1]
 		if escaped {
 			var ok bool
@@ -227,12 +227,14 @@ type scanFrame struct {
 }
 
 // scanRecordManifests walks the valid JSON text b and calls fn with the
-// bounds of the string value of each record-level "manifest_text" (see
-// AppendRecordManifests).
-func scanRecordManifests(b []byte, fn func(start, end int, escaped bool)) error {
+// bounds of the string value of each record-level "manifest_text": the
+// top-level object's, each object's in the array under the top-level key
+// itemsKey (a list), and the object's under the top-level key wrapKey (a
+// request's wrapped attributes). An empty key name is not looked for.
+func scanRecordManifests(b []byte, itemsKey, wrapKey string, fn func(start, end int, escaped bool)) error {
 	var stackBuf [32]scanFrame
 	stack := stackBuf[:0]
-	expectKey, pendingMT, pendingItems := false, false, false
+	expectKey, pendingMT, pendingItems, pendingWrap := false, false, false, false
 	for i := 0; i < len(b); {
 		switch c := b[i]; c {
 		case '{', '[':
@@ -244,22 +246,24 @@ func scanRecordManifests(b []byte, fn func(start, end int, escaped bool)) error 
 				}
 			case pendingItems && !f.obj:
 				f.role = roleItems
+			case pendingWrap && f.obj:
+				f.role = roleItem
 			case stack[len(stack)-1].role == roleItems && f.obj:
 				f.role = roleItem
 			}
 			stack = append(stack, f)
-			expectKey, pendingMT, pendingItems = f.obj, false, false
+			expectKey, pendingMT, pendingItems, pendingWrap = f.obj, false, false, false
 			i++
 		case '}', ']':
 			stack = stack[:len(stack)-1]
-			expectKey, pendingMT, pendingItems = false, false, false
+			expectKey, pendingMT, pendingItems, pendingWrap = false, false, false, false
 			i++
 		case ':':
 			expectKey = false
 			i++
 		case ',':
 			expectKey = len(stack) > 0 && stack[len(stack)-1].obj
-			pendingMT, pendingItems = false, false
+			pendingMT, pendingItems, pendingWrap = false, false, false
 			i++
 		case '"':
 			end, escaped := scanString(b, i)
@@ -279,27 +283,87 @@ func scanRecordManifests(b []byte, fn func(start, end int, escaped bool)) error 
 						return ErrDuplicateKey
 					}
 					f.seenMT, pendingMT = true, true
-				} else if f.role == roleTop && keyIs(k, escaped, "items") {
+				} else if f.role == roleTop && itemsKey != "" && keyIs(k, escaped, itemsKey) {
 					if f.seenItems {
 						return ErrDuplicateKey
 					}
 					f.seenItems, pendingItems = true, true
+				} else if f.role == roleTop && wrapKey != "" && keyIs(k, escaped, wrapKey) {
+					if f.seenItems {
+						return ErrDuplicateKey
+					}
+					f.seenItems, pendingWrap = true, true
 				}
 			case pendingMT:
 				pendingMT = false
 				fn(i, end, escaped)
 			default:
-				pendingItems = false
+				pendingItems, pendingWrap = false, false
 			}
 			i = end
 		case ' ', '\t', '\n', '\r':
 			i++
 		default:
-			pendingMT, pendingItems = false, false
+			pendingMT, pendingItems, pendingWrap = false, false, false
 			i++
 		}
 	}
 	return nil
+}
+
+// CutRecordManifest takes a record's manifest out of a request body (a
+// JSON object) so that a large manifest is decoded once, not by a generic
+// JSON decoder's several copies: it finds the string value of the
+// top-level "manifest_text", or of the "manifest_text" of the object
+// under the top-level key wrapKey (the wrapped attributes, "collection"),
+// and returns it unescaped, with the body copied with that value replaced
+// by "" and whether it was the wrapped one. A "manifest_text" anywhere
+// else is data and stays. found is false when there is none, or more
+// than one (the caller then decodes the body as it is); body must be
+// valid JSON (ErrMalformedJSON), with no repeated key of those
+// (ErrDuplicateKey).
+func CutRecordManifest(body []byte, wrapKey string) (manifest, rest []byte, wrapped, found bool, err error) {
+	if !json.Valid(body) {
+		return nil, nil, false, false, ErrMalformedJSON
+	}
+	var start, end, n int
+	var escaped bool
+	if err := scanRecordManifests(body, "", wrapKey, func(s, e int, esc bool) {
+		start, end, escaped = s, e, esc
+		n++
+	}); err != nil {
+		return nil, nil, false, false, err
+	}
+	if n != 1 {
+		return nil, nil, false, false, nil
+	}
+	v := body[start+1 : end-1]
+	if escaped {
+		var ok bool
+		if manifest, ok = unescapeJSON(make([]byte, 0, len(v)), v); !ok {
+			return nil, nil, false, false, ErrMalformedJSON
+		}
+	} else {
+		manifest = append(make([]byte, 0, len(v)), v...)
+	}
+	rest = make([]byte, 0, len(body)-(end-start)+2)
+	rest = append(append(append(rest, body[:start]...), `""`...), body[end:]...)
+	// wrapped: the value sits deeper than the top-level object
+	depth := 0
+	for i := 0; i < start; {
+		switch body[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			e, _ := scanString(body, i)
+			i = e
+			continue
+		}
+		i++
+	}
+	return manifest, rest, depth > 1, true, nil
 }
 
 // unescapeJSON appends the unescaped JSON string contents s (without

@@ -13,12 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/keepfed/identity"
 	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/keepfed/keepfed/keepfed/store"
 	"github.com/keepfed/keepfed/manifest"
+	"github.com/keepfed/keepfed/records"
 	"github.com/keepfed/keepfed/signing"
 	"github.com/valyala/fasthttp"
 )
@@ -55,9 +57,14 @@ type apiRequest struct {
 	method string
 	params params
 	// body is a JSON object body's top-level values, or nil.
-	body  map[string]json.RawMessage
-	token string
-	auth  store.Authorization
+	body map[string]json.RawMessage
+	// cut is the manifest taken out of a large JSON body, or nil.
+	cut *cutManifest
+	// ownManifest is the cut manifest's buffer once attrs has put it in
+	// the attributes: checkManifest may strip it in place.
+	ownManifest []byte
+	token       string
+	auth        store.Authorization
 	// remote is the ?remote= cluster id given on a route that accepts
 	// salted tokens.
 	remote string
@@ -105,11 +112,16 @@ func (h *Handler) dispatch(ctx *fasthttp.RequestCtx) error {
 	if string(ctx.Method()) == fasthttp.MethodOptions {
 		return nil // CORS preflight (spec 7.4)
 	}
-	params, top, err := readParams(ctx)
+	params, top, cut, err := readParams(ctx, kind.Singular())
 	if err != nil {
 		return err
 	}
-	r := &apiRequest{kind: kind, sub: sub, params: params, body: top, method: string(ctx.Method())}
+	r := &apiRequest{kind: kind, sub: sub, params: params, body: top, cut: cut, method: string(ctx.Method())}
+	if (top != nil || cut != nil) && len(ctx.Request.Body()) > bigParam {
+		// parsed into top and params: let a large body go now rather
+		// than at the end of the request
+		ctx.Request.ResetBody()
+	}
 	if r.method == fasthttp.MethodPost {
 		if o := ctx.Request.Header.Peek("X-Http-Method-Override"); len(o) > 0 {
 			r.method = strings.ToUpper(string(o))
@@ -177,12 +189,18 @@ func setCORS(h *fasthttp.ResponseHeader) {
 	h.Set("Access-Control-Max-Age", "86486400")
 }
 
+// bigParam is the size above which a JSON object in a JSON body is kept
+// only as its raw text (apiRequest.body), for attrs, and not also copied
+// into the parameters.
+const bigParam = 64 << 10
+
 // readParams collects the query and body parameters, and a JSON object
 // body's top-level values as they were sent (nil for other bodies), from
 // which attrs takes top-level attributes.
-func readParams(ctx *fasthttp.RequestCtx) (params, map[string]json.RawMessage, error) {
+func readParams(ctx *fasthttp.RequestCtx, wrapKey string) (params, map[string]json.RawMessage, *cutManifest, error) {
 	p := params{}
 	var top map[string]json.RawMessage
+	var cut *cutManifest
 	for k, v := range ctx.QueryArgs().All() {
 		p[string(k)] = string(v)
 	}
@@ -191,18 +209,35 @@ func readParams(ctx *fasthttp.RequestCtx) (params, map[string]json.RawMessage, e
 	case "application/json":
 		body := bytes.TrimSpace(ctx.PostBody())
 		if len(body) == 0 {
-			return p, nil, nil
+			return p, nil, nil, nil
+		}
+		if len(body) > bigParam {
+			// a large body is a large manifest: decode it once, here,
+			// and the rest of the body as usual
+			mt, rest, wrapped, found, err := records.CutRecordManifest(body, wrapKey)
+			switch {
+			case errors.Is(err, records.ErrDuplicateKey):
+				return nil, nil, nil, unprocessable("invalid request body: manifest_text or %s given twice", wrapKey)
+			case err != nil:
+				return nil, nil, nil, request.WrapError(fasthttp.StatusBadRequest, "invalid JSON request body", err)
+			case found:
+				body, cut = rest, &cutManifest{text: mt, wrapped: wrapped}
+			}
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(body, &m); err != nil {
-			return nil, nil, request.WrapError(fasthttp.StatusBadRequest, "invalid JSON request body: "+err.Error(), err)
+			return nil, nil, nil, request.WrapError(fasthttp.StatusBadRequest, "invalid JSON request body: "+err.Error(), err)
 		}
 		top = m
 		for k, v := range m {
 			var s string
-			if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil {
+			switch {
+			case len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil:
 				p[k] = s
-			} else {
+			case len(v) > bigParam && v[0] == '{':
+				// a large object (a record's attributes) stays in
+				// the raw body map only, not copied a second time
+			default:
 				p[k] = string(v)
 			}
 		}
@@ -213,7 +248,7 @@ func readParams(ctx *fasthttp.RequestCtx) (params, map[string]json.RawMessage, e
 	case "multipart/form-data":
 		f, err := ctx.MultipartForm()
 		if err != nil {
-			return nil, nil, request.WrapError(fasthttp.StatusBadRequest, "invalid multipart request body", err)
+			return nil, nil, nil, request.WrapError(fasthttp.StatusBadRequest, "invalid multipart request body", err)
 		}
 		for k, vs := range f.Value {
 			if len(vs) > 0 {
@@ -221,7 +256,21 @@ func readParams(ctx *fasthttp.RequestCtx) (params, map[string]json.RawMessage, e
 			}
 		}
 	}
-	return p, top, nil
+	return p, top, cut, nil
+}
+
+// ownsManifest reports whether mt is the manifest readParams cut out of
+// the body (a buffer of this request's own, which may be changed).
+func (r *apiRequest) ownsManifest(mt string) bool {
+	return r.ownManifest != nil && len(mt) == len(r.ownManifest) && len(mt) > 0 && unsafe.StringData(mt) == unsafe.SliceData(r.ownManifest)
+}
+
+// cutManifest is a manifest readParams took out of a large JSON body
+// (records.CutRecordManifest); wrapped says whether it was the wrapped
+// attributes' or the top-level one.
+type cutManifest struct {
+	text    []byte
+	wrapped bool
 }
 
 // unprocessable is a 422 with a client message.
@@ -238,7 +287,24 @@ func unprocessable(format string, args ...any) *request.HTTPError {
 // refused with 422 rather than answered with an empty record: nothing a
 // client sent may be silently dropped.
 func (r *apiRequest) attrs() (store.Record, error) {
+	defer func() { r.body, r.cut = nil, nil }() // decoded: not needed again
 	name := r.kind.Singular()
+	// putBack restores a manifest readParams cut out of the body, when
+	// it came from where these attributes did.
+	putBack := func(rec store.Record, wrapped bool) store.Record {
+		if r.cut != nil && r.cut.wrapped == wrapped && rec["manifest_text"] == "" {
+			rec["manifest_text"] = unsafe.String(unsafe.SliceData(r.cut.text), len(r.cut.text))
+			r.ownManifest = r.cut.text
+		}
+		return rec
+	}
+	if raw, ok := r.body[name]; ok && len(raw) > 0 && raw[0] == '{' {
+		var rec store.Record
+		if err := json.Unmarshal(raw, &rec); err != nil || rec == nil {
+			return nil, unprocessable("invalid %s parameter: want a JSON object of attributes", name)
+		}
+		return putBack(rec, true), nil
+	}
 	if v, ok := r.params[name]; ok && strings.TrimSpace(v) != "" {
 		var rec store.Record
 		if err := json.Unmarshal([]byte(v), &rec); err != nil || rec == nil {
@@ -260,7 +326,7 @@ func (r *apiRequest) attrs() (store.Record, error) {
 	if len(rec) == 0 {
 		return nil, unprocessable("no %s attributes in the request: send {\"%s\": {...}} or the attributes at the top level of a JSON body", name, name)
 	}
-	return rec, nil
+	return putBack(rec, false), nil
 }
 
 // selectList returns the select parameter (a JSON array of attribute
@@ -360,6 +426,12 @@ func (r *apiRequest) storeSelect(sel []string) []string {
 // when selected), tokens lose api_token when the caller used a salted token
 // or asked with ?remote=, and select keeps only the chosen attributes.
 func (h *Handler) present(r *apiRequest, rec store.Record, sel []string) store.Record {
+	return h.presentSigned(r, rec, sel, true)
+}
+
+// presentSigned is present; with sign false a collection's manifest_text
+// is left as stored (unsigned), for writeRecord to sign while it writes.
+func (h *Handler) presentSigned(r *apiRequest, rec store.Record, sel []string, sign bool) store.Record {
 	out := make(store.Record, len(rec)+1)
 	for k, v := range rec {
 		out[k] = v
@@ -370,7 +442,8 @@ func (h *Handler) present(r *apiRequest, rec store.Record, sel []string) store.R
 		if selected(sel, "unsigned_manifest_text") {
 			out["unsigned_manifest_text"] = mt
 		}
-		if _, ok := rec["manifest_text"]; ok {
+		_, has := rec["manifest_text"]
+		if has && sign && (len(sel) == 0 || selected(sel, "manifest_text")) {
 			out["manifest_text"] = h.signManifest(mt, r.token, rec)
 		}
 	case store.APIClientAuthorizations:
@@ -404,8 +477,19 @@ func selected(sel []string, name string) bool {
 // Collections.BlobSigning is on, the collection is not trashed and mt is
 // not empty; the expiry is now + BlobSigningTTL, or trash_at if earlier.
 func (h *Handler) signManifest(mt, token string, rec store.Record) string {
-	if mt == "" || token == "" || !*h.cfg.Collections.BlobSigning || rec["is_trashed"] == true {
+	rw, ok := h.signer(mt, token, rec)
+	if !ok {
 		return mt
+	}
+	m := []byte(mt)
+	return string(rw.Append(make([]byte, 0, rw.MaxLen(m)), m))
+}
+
+// signer returns the rewriter that signs rec's manifest mt for token, or
+// false when it is returned as it is.
+func (h *Handler) signer(mt, token string, rec store.Record) (manifest.Rewriter, bool) {
+	if mt == "" || token == "" || !*h.cfg.Collections.BlobSigning || rec["is_trashed"] == true {
+		return manifest.Rewriter{}, false
 	}
 	exp := h.now().Add(h.ring.TTL())
 	if ta := rec.StringAttr("trash_at"); ta != "" {
@@ -413,8 +497,111 @@ func (h *Handler) signManifest(mt, token string, rec store.Record) string {
 			exp = t
 		}
 	}
-	return string(manifest.Sign(h.ring, token, exp.Unix()).Append(nil, []byte(mt)))
+	return manifest.Sign(h.ring, token, exp.Unix()), true
 }
+
+// writeRecord writes one record as the answer. A collection's manifest is
+// signed while the answer is written: the record is encoded with the
+// stored (unsigned) manifest and the signatures are spliced into that
+// JSON on the way into the response buffer, so a large manifest is held
+// about twice (stored, answered) rather than four or five times.
+func (h *Handler) writeRecord(ctx *fasthttp.RequestCtx, r *apiRequest, rec store.Record, sel []string) error {
+	if r.kind != store.Collections {
+		return writeJSON(ctx, h.present(r, rec, sel))
+	}
+	out := h.presentSigned(r, rec, sel, false)
+	mt, has := out["manifest_text"].(string)
+	rw, sign := h.signer(mt, r.token, rec)
+	if !has || !sign {
+		return writeJSON(ctx, out)
+	}
+	delete(out, "manifest_text")
+	enc, err := json.Marshal(out)
+	if err != nil {
+		return request.WrapError(fasthttp.StatusInternalServerError, "internal server error", fmt.Errorf("encoding response: %w", err))
+	}
+	m := unsafeBytes(mt)
+	const head = `{"manifest_text":"`
+	dst := make([]byte, 0, len(head)+rw.MaxLen(m)+5*jsonEscapes(m)+len(enc)+2)
+	dst = append(dst, head...)
+	start := len(dst)
+	dst = rw.Append(dst, m)
+	dst = escapeJSONInPlace(dst, start)
+	dst = append(dst, '"')
+	if len(enc) > 2 {
+		dst = append(dst, ',')
+		dst = append(dst, enc[1:]...)
+	} else {
+		dst = append(dst, '}')
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json")
+	ctx.Response.SetBodyRaw(append(dst, '\n'))
+	return nil
+}
+
+// jsonEscapes counts the bytes of m a JSON string must escape.
+func jsonEscapes(m []byte) int {
+	n := 0
+	for _, c := range m {
+		if c < 0x20 || c == '"' || c == '\\' {
+			n++
+		}
+	}
+	return n
+}
+
+// escapeJSONInPlace JSON-escapes b[start:] where it is, growing b into
+// its spare capacity (the caller leaves 5 bytes per escape), working
+// from the end so that nothing is copied twice.
+func escapeJSONInPlace(b []byte, start int) []byte {
+	n := jsonEscapes(b[start:])
+	if n == 0 {
+		return b
+	}
+	// the widest escape is \u00XX: six bytes for one
+	extra := 0
+	for _, c := range b[start:] {
+		switch {
+		case c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r':
+			extra++
+		case c < 0x20:
+			extra += 5
+		}
+	}
+	old := len(b)
+	b = b[:old+extra]
+	w := len(b)
+	const hex = "0123456789abcdef"
+	for i := old - 1; i >= start; i-- {
+		c := b[i]
+		switch {
+		case c == '"' || c == '\\':
+			w -= 2
+			b[w], b[w+1] = '\\', c
+		case c == '\n':
+			w -= 2
+			b[w], b[w+1] = '\\', 'n'
+		case c == '\t':
+			w -= 2
+			b[w], b[w+1] = '\\', 't'
+		case c == '\r':
+			w -= 2
+			b[w], b[w+1] = '\\', 'r'
+		case c < 0x20:
+			w -= 6
+			copy(b[w:], `\u00`)
+			b[w+4], b[w+5] = hex[c>>4], hex[c&15]
+		default:
+			w--
+			b[w] = c
+		}
+	}
+	return b
+}
+
+// unsafeBytes views s as bytes without copying; they must not be changed.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // checkManifest verifies and strips a collection's manifest_text (spec
 // 3.4, 4.5): it must be a valid manifest, and with BlobSigning every block
@@ -430,25 +617,46 @@ func (h *Handler) checkManifest(r *apiRequest, attrs store.Record) error {
 	if !ok {
 		return unprocessable("invalid manifest_text: want a string")
 	}
-	streams, err := manifest.Parse([]byte(mt))
-	if err != nil {
-		return request.WrapError(fasthttp.StatusUnprocessableEntity, "invalid manifest_text: "+err.Error(), err)
-	}
+	m := unsafeBytes(mt)
+	verify := func(string) error { return nil }
 	if *h.cfg.Collections.BlobSigning {
 		now := h.now().Unix()
-		for _, s := range streams {
-			for _, loc := range s.Locators {
-				if isEmptyBlock(loc) {
-					continue
-				}
-				if err := h.ring.Verify(loc, r.token, now); err != nil {
-					return request.WrapError(fasthttp.StatusUnprocessableEntity,
-						fmt.Sprintf("invalid signature on locator %s: %s", loc, signing.ErrorClass(err)), err)
-				}
+		verify = func(loc string) error {
+			if isEmptyBlock(loc) {
+				return nil
 			}
+			if err := h.ring.Verify(loc, r.token, now); err != nil {
+				return request.WrapError(fasthttp.StatusUnprocessableEntity,
+					fmt.Sprintf("invalid signature on locator %s: %s", loc, signing.ErrorClass(err)), err)
+			}
+			return nil
 		}
 	}
-	attrs["manifest_text"] = string(manifest.Strip(false).Append(nil, []byte(mt)))
+	if err := manifest.EachLocator(m, verify); err != nil {
+		var he *request.HTTPError
+		if errors.As(err, &he) {
+			return err
+		}
+		return request.WrapError(fasthttp.StatusUnprocessableEntity, "invalid manifest_text: "+err.Error(), err)
+	}
+	st := manifest.Strip(false)
+	var stripped []byte
+	if r.ownsManifest(mt) {
+		// the manifest is this request's own buffer (cut out of the
+		// body): strip it where it is. The serial engine writes each
+		// token at or before where it read it, so nothing unread is
+		// overwritten.
+		stripped = st.AppendSerial(m[:0], m)
+		if cap(stripped) > 2*len(stripped) {
+			// most of the buffer was signatures: keep only what is
+			// stored, so the rest can be given back
+			stripped = append([]byte(nil), stripped...)
+		}
+		r.ownManifest = nil
+	} else {
+		stripped = st.Append(make([]byte, 0, st.MaxLen(m)), m)
+	}
+	attrs["manifest_text"] = unsafe.String(unsafe.SliceData(stripped), len(stripped))
 	return nil
 }
 
@@ -490,7 +698,7 @@ func (h *Handler) get(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	if err != nil {
 		return identity.StoreError(err)
 	}
-	return writeJSON(ctx, h.present(r, rec, sel))
+	return h.writeRecord(ctx, r, rec, sel)
 }
 
 // getByPDH answers GET /arvados/v1/collections/<pdh> (spec 4.6): a
@@ -533,7 +741,7 @@ func (h *Handler) create(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	if err != nil {
 		return identity.StoreError(err)
 	}
-	return writeJSON(ctx, h.present(r, rec, sel))
+	return h.writeRecord(ctx, r, rec, sel)
 }
 
 // isTrue reads a boolean request parameter as Rails does.
@@ -589,7 +797,7 @@ func (h *Handler) update(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	if err != nil {
 		return identity.StoreError(err)
 	}
-	return writeJSON(ctx, h.present(r, rec, sel))
+	return h.writeRecord(ctx, r, rec, sel)
 }
 
 func (h *Handler) delete(ctx *fasthttp.RequestCtx, r *apiRequest) error {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -30,7 +31,7 @@ func collectionHook(old, rec Record) error {
 	// file_count and file_size_total as Arvados computes them; a
 	// manifest the grammar refuses has been refused by the API layer
 	// already, so here it only leaves them at zero.
-	n, size, err := manifest.FileStats([]byte(mt))
+	n, size, err := manifest.FileStats(readOnlyBytes(mt))
 	if err != nil {
 		n, size = 0, 0
 	}
@@ -42,7 +43,11 @@ func collectionHook(old, rec Record) error {
 
 // portableDataHash returns the portable data hash of a manifest (spec 4.4),
 // as the manifest package computes it.
-func portableDataHash(m string) string { return manifest.PortableDataHash([]byte(m)) }
+func portableDataHash(m string) string { return manifest.PortableDataHash(readOnlyBytes(m)) }
+
+// readOnlyBytes views s as bytes without copying (a manifest can be tens
+// of megabytes), for functions that only read them.
+func readOnlyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // FindByPDH returns a collection with that portable data hash that by may
 // read: an untrashed one if there is one, the most recently modified among
