@@ -316,7 +316,8 @@ func scanRecordManifests(b []byte, itemsKey, wrapKey string, fn func(start, end 
 // JSON decoder's several copies: it finds the string value of the
 // top-level "manifest_text", or of the "manifest_text" of the object
 // under the top-level key wrapKey (the wrapped attributes, "collection"),
-// and returns it unescaped, with the body copied with that value replaced
+// and returns it unescaped (the same string encoding/json would decode),
+// with the body copied with that value replaced
 // by "" and whether it was the wrapped one. A "manifest_text" anywhere
 // else is data and stays. found is false when there is none, or more
 // than one (the caller then decodes the body as it is); body must be
@@ -338,6 +339,11 @@ func CutRecordManifest(body []byte, wrapKey string) (manifest, rest []byte, wrap
 		return nil, nil, false, false, nil
 	}
 	v := body[start+1 : end-1]
+	if !utf8.Valid(v) {
+		// encoding/json would turn the bad bytes into U+FFFD; leave such
+		// a body to it, so that both paths read it alike
+		return nil, nil, false, false, nil
+	}
 	if escaped {
 		var ok bool
 		if manifest, ok = unescapeJSON(make([]byte, 0, len(v)), v); !ok {
