@@ -5,10 +5,13 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -522,22 +525,71 @@ func (h *Handler) writeRecord(ctx *fasthttp.RequestCtx, r *apiRequest, rec store
 	}
 	m := unsafeBytes(mt)
 	const head = `{"manifest_text":"`
-	dst := make([]byte, 0, len(head)+rw.MaxLen(m)+5*jsonEscapes(m)+len(enc)+2)
+	tail := []byte{'"', '}', '\n'}
+	if len(enc) > 2 {
+		tail = append(append([]byte(`",`), enc[1:]...), '\n')
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json")
+	if len(m) > streamManifest {
+		// a large manifest is signed and escaped a piece at a time
+		// straight to the connection: no manifest-sized answer is built
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			w.WriteString(head) //nolint:errcheck // a failed write ends the stream anyway
+			if err := writeSignedJSON(w, rw, m); err == nil {
+				w.Write(tail) //nolint:errcheck // as above
+			}
+		})
+		return nil
+	}
+	dst := make([]byte, 0, len(head)+rw.MaxLen(m)+5*jsonEscapes(m)+len(tail))
 	dst = append(dst, head...)
 	start := len(dst)
 	dst = rw.Append(dst, m)
 	dst = escapeJSONInPlace(dst, start)
-	dst = append(dst, '"')
-	if len(enc) > 2 {
-		dst = append(dst, ',')
-		dst = append(dst, enc[1:]...)
-	} else {
-		dst = append(dst, '}')
-	}
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	ctx.SetContentType("application/json")
-	ctx.Response.SetBodyRaw(append(dst, '\n'))
+	ctx.Response.SetBodyRaw(append(dst, tail...))
 	return nil
+}
+
+// streamManifest is the manifest size above which writeRecord streams
+// the answer; streamPiece how much of the manifest it signs at a time.
+const (
+	streamManifest = 1 << 20
+	streamPiece    = 256 << 10
+)
+
+// writeSignedJSON writes m signed by rw and JSON-escaped to w, a piece at
+// a time: each piece is cut just before a space, which never splits a
+// token, so the output is that of signing m whole.
+func writeSignedJSON(w io.Writer, rw manifest.Rewriter, m []byte) error {
+	var signed, esc []byte
+	for len(m) > 0 {
+		cut := len(m)
+		if cut > streamPiece {
+			if i := bytes.LastIndexByte(m[:streamPiece], ' '); i > 0 {
+				cut = i
+			} else if i := bytes.IndexByte(m[streamPiece:], ' '); i >= 0 {
+				cut = streamPiece + i
+			}
+		}
+		signed = rw.AppendSerial(signed[:0], m[:cut])
+		esc = appendJSONEscaped(esc[:0], signed)
+		if _, err := w.Write(esc); err != nil {
+			return err
+		}
+		m = m[cut:]
+	}
+	return nil
+}
+
+// appendJSONEscaped appends b, JSON-escaped (without quotes), to dst.
+func appendJSONEscaped(dst, b []byte) []byte {
+	start := len(dst)
+	dst = append(dst, b...)
+	if n := jsonEscapes(b); n > 0 {
+		dst = slices.Grow(dst, 5*n)
+	}
+	return escapeJSONInPlace(dst, start)
 }
 
 // jsonEscapes counts the bytes of m a JSON string must escape.
