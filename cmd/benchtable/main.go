@@ -197,6 +197,7 @@ func build(r results) *table {
 	for _, in := range []string{"i", "ii"} {
 		t.versus(mf, "pdh ("+in+") 1 core", "ManifestPDH/baseline/"+in, "ManifestPDH/keepfed/"+in, "ns/op", false, "")
 	}
+	t.versus(mf, "sign, keepfed as a whole process (200k locators)", "ManifestSignProcess/baseline", "ManifestSignProcess/keepfed-process", "ns/op", false, ">=30")
 
 	// 3. blocks
 	const bl = "3 blocks"
