@@ -11,13 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unsafe"
 
+	"github.com/keepfed/keepfed/internal/jsonesc"
 	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/keepfed/identity"
 	"github.com/keepfed/keepfed/keepfed/request"
@@ -542,11 +542,11 @@ func (h *Handler) writeRecord(ctx *fasthttp.RequestCtx, r *apiRequest, rec store
 		})
 		return nil
 	}
-	dst := make([]byte, 0, len(head)+rw.MaxLen(m)+5*jsonEscapes(m)+len(tail))
+	dst := make([]byte, 0, len(head)+rw.MaxLen(m)+5*jsonesc.Count(m)+len(tail))
 	dst = append(dst, head...)
 	start := len(dst)
 	dst = rw.Append(dst, m)
-	dst = escapeJSONInPlace(dst, start)
+	dst = jsonesc.InPlace(dst, start)
 	ctx.Response.SetBodyRaw(append(dst, tail...))
 	return nil
 }
@@ -573,83 +573,13 @@ func writeSignedJSON(w io.Writer, rw manifest.Rewriter, m []byte) error {
 			}
 		}
 		signed = rw.AppendSerial(signed[:0], m[:cut])
-		esc = appendJSONEscaped(esc[:0], signed)
+		esc = jsonesc.Append(esc[:0], signed)
 		if _, err := w.Write(esc); err != nil {
 			return err
 		}
 		m = m[cut:]
 	}
 	return nil
-}
-
-// appendJSONEscaped appends b, JSON-escaped (without quotes), to dst.
-func appendJSONEscaped(dst, b []byte) []byte {
-	start := len(dst)
-	dst = append(dst, b...)
-	if n := jsonEscapes(b); n > 0 {
-		dst = slices.Grow(dst, 5*n)
-	}
-	return escapeJSONInPlace(dst, start)
-}
-
-// jsonEscapes counts the bytes of m a JSON string must escape.
-func jsonEscapes(m []byte) int {
-	n := 0
-	for _, c := range m {
-		if c < 0x20 || c == '"' || c == '\\' {
-			n++
-		}
-	}
-	return n
-}
-
-// escapeJSONInPlace JSON-escapes b[start:] where it is, growing b into
-// its spare capacity (the caller leaves 5 bytes per escape), working
-// from the end so that nothing is copied twice.
-func escapeJSONInPlace(b []byte, start int) []byte {
-	n := jsonEscapes(b[start:])
-	if n == 0 {
-		return b
-	}
-	// the widest escape is \u00XX: six bytes for one
-	extra := 0
-	for _, c := range b[start:] {
-		switch {
-		case c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r':
-			extra++
-		case c < 0x20:
-			extra += 5
-		}
-	}
-	old := len(b)
-	b = b[:old+extra]
-	w := len(b)
-	const hex = "0123456789abcdef"
-	for i := old - 1; i >= start; i-- {
-		c := b[i]
-		switch {
-		case c == '"' || c == '\\':
-			w -= 2
-			b[w], b[w+1] = '\\', c
-		case c == '\n':
-			w -= 2
-			b[w], b[w+1] = '\\', 'n'
-		case c == '\t':
-			w -= 2
-			b[w], b[w+1] = '\\', 't'
-		case c == '\r':
-			w -= 2
-			b[w], b[w+1] = '\\', 'r'
-		case c < 0x20:
-			w -= 6
-			copy(b[w:], `\u00`)
-			b[w+4], b[w+5] = hex[c>>4], hex[c&15]
-		default:
-			w--
-			b[w] = c
-		}
-	}
-	return b
 }
 
 // unsafeBytes views s as bytes without copying; they must not be changed.

@@ -93,21 +93,3 @@ func TestIsTrue(t *testing.T) {
 		assert.Equal(t, want, isTrue(v), v)
 	}
 }
-
-func TestEscapeJSONInPlace(t *testing.T) {
-	for _, s := range []string{"", "plain", ". x 0:1:a\\040b\n", `q"uote`, "tab\tcr\rnl\n", "ctl\x01\x1f", "é ü \u2028", `\\`} {
-		want, err := json.Marshal(s)
-		require.NoError(t, err)
-		b := make([]byte, 0, 2+len(s)+5*jsonEscapes([]byte(s))+1)
-		b = append(b, '"')
-		b = append(b, s...)
-		b = escapeJSONInPlace(b, 1)
-		b = append(b, '"')
-		var back string
-		require.NoError(t, json.Unmarshal(b, &back), "%q -> %s", s, b)
-		assert.Equal(t, s, back)
-		if s != "é ü \u2028" { // encoding/json also escapes U+2028
-			assert.Equal(t, string(want), string(b))
-		}
-	}
-}
