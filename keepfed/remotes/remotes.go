@@ -148,6 +148,7 @@ func (r *Registry) Lookup(id string) (*Remote, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rm, ok := r.live[id]; ok {
+		rm.touch()
 		return rm, true
 	}
 	scheme, host, insecure, dns, ok := r.resolve(id)
@@ -160,6 +161,7 @@ func (r *Registry) Lookup(id string) (*Remote, bool) {
 	if r.maxReqs > 0 {
 		rm.sem = make(chan struct{}, r.maxReqs)
 	}
+	rm.touch()
 	if dns && !r.makeRoomLocked() {
 		// every entry is in use: serve this request with state of its
 		// own rather than break one of them or grow past the bound
@@ -217,7 +219,7 @@ type Remote struct {
 	minRate int64         // bytes per second over rateWin; 0: none
 	rateWin time.Duration
 	inUse   atomic.Int64 // requests in flight (Acquire, Fetch, Get, Do, Services)
-	lastUse atomic.Int64 // Unix ns of the last use
+	lastUse atomic.Int64 // useClock at the last use (lookup or request)
 	client  *fasthttp.Client
 	metrics *metrics.Metrics
 
@@ -272,7 +274,7 @@ func (rm *Remote) Acquire() func() {
 // that the registry does not drop it meanwhile.
 func (rm *Remote) use() func() {
 	rm.inUse.Add(1)
-	rm.lastUse.Store(time.Now().UnixNano())
+	rm.touch()
 	return func() { rm.inUse.Add(-1) }
 }
 
@@ -476,3 +478,10 @@ func (r *Registry) Live() int {
 	defer r.mu.Unlock()
 	return len(r.live)
 }
+
+// useClock orders uses of remotes for the DNS registry's least recently
+// used eviction: a counter, not the time, so that no two uses tie.
+var useClock atomic.Int64
+
+// touch records a use of rm.
+func (rm *Remote) touch() { rm.lastUse.Store(useClock.Add(1)) }
