@@ -314,7 +314,9 @@ func TestDiscoveryCaching(t *testing.T) {
 		breakFake bool
 	}{
 		{"cached within ttl", time.Hour, 0, 1, false},
-		{"refreshed after ttl", 50 * time.Millisecond, 120 * time.Millisecond, 2, false},
+		// a TTL well above what three reads take on a loaded machine,
+		// so that only the sleep outlasts it
+		{"refreshed after ttl", time.Second, 1200 * time.Millisecond, 2, false},
 		{"refreshed after a failure", time.Hour, 0, 2, true},
 	}
 	for _, c := range cases {
