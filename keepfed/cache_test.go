@@ -117,12 +117,15 @@ func (p *countingProxy) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // startClusterAs is startCluster with ExternalURL set to external (what
-// the cluster lists as its keep service).
+// the cluster lists as its keep service); "" means its own address.
 func startClusterAs(t testing.TB, cfg *config.ClusterConfig, external string, opts Options) *testCluster {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	cfg.KeepFed.Listen = ln.Addr().String()
+	if external == "" {
+		external = "http://" + ln.Addr().String()
+	}
 	cfg.KeepFed.ExternalURL = external
 	tc := &testCluster{t: t, cfg: cfg, url: "http://" + ln.Addr().String(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	if opts.Logger == nil {

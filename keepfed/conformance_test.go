@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/md5"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -104,16 +102,7 @@ func startTLSClusters(t *testing.T, ids ...string) []*confCluster {
 		cfg.KeepFed.Listen = ln.Addr().String()
 		cfg.KeepFed.ExternalURL = "https://" + ln.Addr().String()
 		cfg.RemoteClusters = peers
-		srv, err := NewCluster(cfg, Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-		require.NoError(t, err)
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ln) }()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			srv.Shutdown(ctx) //nolint:errcheck // test cleanup
-			<-done
-		})
+		serveCluster(t, cfg, ln)
 		out[i] = &confCluster{cfg: cfg, url: cfg.KeepFed.ExternalURL, host: ln.Addr().String(), client: client}
 	}
 	return out

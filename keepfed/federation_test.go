@@ -65,19 +65,26 @@ func startClustersWith(t *testing.T, mutate func(*config.ClusterConfig), ids ...
 		if mutate != nil {
 			mutate(cfg)
 		}
-		srv, err := NewCluster(cfg, Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-		require.NoError(t, err)
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ln) }()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			srv.Shutdown(ctx) //nolint:errcheck // test cleanup
-			<-done
-		})
+		serveCluster(t, cfg, ln)
 		out[i] = &fedCluster{cfg: cfg, url: cfg.KeepFed.ExternalURL}
 	}
 	return out
+}
+
+// serveCluster serves a complete keepfed (NewCluster) for cfg on ln until
+// the test ends.
+func serveCluster(t *testing.T, cfg *config.ClusterConfig, ln net.Listener) {
+	t.Helper()
+	srv, err := NewCluster(cfg, Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx) //nolint:errcheck // test cleanup
+		<-done
+	})
 }
 
 // issueToken creates a user on c through the token endpoint (with the

@@ -79,19 +79,7 @@ Clusters:
 // startCluster starts a keepfed for cfg (after mutate) on a loopback port.
 func startCluster(t testing.TB, cfg *config.ClusterConfig, opts Options) *testCluster {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	cfg.KeepFed.Listen = ln.Addr().String()
-	cfg.KeepFed.ExternalURL = "http://" + ln.Addr().String()
-	tc := &testCluster{t: t, cfg: cfg, url: cfg.KeepFed.ExternalURL, logs: &syncBuffer{}, done: make(chan error, 1)}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewJSONHandler(tc.logs, nil))
-	}
-	tc.srv, err = New(cfg, opts)
-	require.NoError(t, err)
-	go func() { tc.done <- tc.srv.Serve(ln) }()
-	t.Cleanup(tc.stop)
-	return tc
+	return startClusterAs(t, cfg, "", opts)
 }
 
 func (tc *testCluster) stop() { tc.once.Do(tc.doStop) }
