@@ -82,8 +82,10 @@ func WithRecover(log *slog.Logger) Middleware {
 // WithAccessLog writes one JSON log line per request (method, path without
 // query string, status, duration, response size, request id, and a token
 // fingerprint, never a token) and counts the request in m. For streamed
-// block bodies the line is written when the headers are ready; the size is
-// the Content-Length.
+// bodies the line is written when the headers are ready; the size is the
+// Content-Length, or -1 for a streamed body of no stated length (a large
+// signed manifest): reading Response.Body to count it would build the
+// whole answer in memory, which streaming it exists to avoid.
 func WithAccessLog(log *slog.Logger, m *metrics.Metrics) Middleware {
 	return func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 		return func(ctx *fasthttp.RequestCtx) {
@@ -97,7 +99,7 @@ func WithAccessLog(log *slog.Logger, m *metrics.Metrics) Middleware {
 				return
 			}
 			size := ctx.Response.Header.ContentLength()
-			if size < 0 {
+			if size < 0 && !ctx.Response.IsBodyStream() {
 				size = len(ctx.Response.Body())
 			}
 			attrs := make([]slog.Attr, 0, 10)
@@ -193,7 +195,7 @@ func WithBodyLimits(max, anonMax int) Middleware {
 					tooLarge()
 					return
 				}
-				ctx.Request.SetBodyRaw(b)
+				request.SetOwnBody(ctx, b)
 			}
 			next(ctx)
 		}

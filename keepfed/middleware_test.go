@@ -135,3 +135,30 @@ func TestProtocolErrorIsJSON(t *testing.T) {
 	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	assert.True(t, strings.HasPrefix(string(body), `{"errors":[`), string(body))
 }
+
+// TestAccessLogLeavesStreamsAlone: the access log does not read a
+// streamed answer to count it (which would build it whole in memory):
+// the answer still streams after the log line, and the line's size is -1.
+func TestAccessLogLeavesStreamsAlone(t *testing.T) {
+	tc := startCluster(t, testConfig(t, "zzzzz"), Options{})
+	const piece, pieces = 64 << 10, 64
+	var written int
+	tc.srv.Router().Handle(http.MethodGet, "/stream", func(ctx *fasthttp.RequestCtx) error {
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			chunk := strings.Repeat("x", piece)
+			for i := 0; i < pieces; i++ {
+				w.WriteString(chunk) //nolint:errcheck // test stream
+				w.Flush()            //nolint:errcheck // test stream
+				written++
+			}
+		})
+		return nil
+	})
+	r := do(t, http.MethodGet, tc.url+"/stream", testRootToken, nil)
+	require.NoError(t, r.readErr)
+	assert.Equal(t, 200, r.status)
+	assert.Len(t, r.body, piece*pieces)
+	assert.Empty(t, r.header.Get("Content-Length"), "sent chunked, as streamed")
+	require.Eventually(t, func() bool { return strings.Contains(tc.logs.String(), `"path":"/stream"`) }, 5*time.Second, 10*time.Millisecond)
+	assert.Regexp(t, `"path":"/stream","status":200,"bytes":-1,`, tc.logs.String())
+}

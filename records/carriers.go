@@ -94,9 +94,7 @@ func ExtractToken(req *fasthttp.Request) string {
 	}
 	switch bodyKindOf(req) {
 	case bodyForm:
-		var args fasthttp.Args
-		args.ParseBytes(body)
-		if v := args.Peek("api_token"); len(v) > 0 {
+		if v, _ := FormValue(body, "api_token"); len(v) > 0 {
 			return string(v)
 		}
 	case bodyJSON:
@@ -104,14 +102,8 @@ func ExtractToken(req *fasthttp.Request) string {
 		if !bytes.Contains(body, []byte("api_token")) && !bytes.Contains(body, []byte(`\u`)) {
 			return ""
 		}
-		var top map[string]json.RawMessage
-		if json.Unmarshal(body, &top) != nil {
-			return ""
-		}
-		var s string
-		if json.Unmarshal(top["api_token"], &s) == nil {
-			return s
-		}
+		s, _ := JSONTopString(body, "api_token")
+		return s
 	case bodyMultipart:
 		if v, ok := multipartValue(req, "api_token"); ok {
 			return v

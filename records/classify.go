@@ -156,11 +156,7 @@ func param(req *fasthttp.Request, name string) ([]byte, bool) {
 		return args.Peek(name), true
 	}
 	if isForm(req) {
-		var args fasthttp.Args
-		args.ParseBytes(req.Body())
-		if args.Has(name) {
-			return append([]byte(nil), args.Peek(name)...), true
-		}
+		return FormValue(req.Body(), name)
 	}
 	return nil, false
 }
@@ -175,14 +171,7 @@ func clusterIDParam(req *fasthttp.Request) string {
 	if isForm(req) || len(body) == 0 || body[0] != '{' || !bytes.Contains(body, []byte("cluster_id")) {
 		return ""
 	}
-	var top map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil {
-		return ""
-	}
-	var c string
-	if json.Unmarshal(top["cluster_id"], &c) != nil {
-		return ""
-	}
+	c, _ := JSONTopString(body, "cluster_id")
 	return c
 }
 

@@ -23,23 +23,50 @@ func TestCutRecordManifest(t *testing.T) {
 		{"duplicate", `{"manifest_text":"a","manifest_text":"b"}`, "", "", false, false, ErrDuplicateKey},
 		{"not JSON", `{"manifest_text":`, "", "", false, false, ErrMalformedJSON},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			mt, rest, wrapped, found, err := CutRecordManifest([]byte(c.body), "collection")
-			if c.err != nil {
-				assert.ErrorIs(t, err, c.err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, c.found, found)
-			if !found {
-				return
-			}
-			assert.Equal(t, c.want, string(mt))
-			assert.Equal(t, c.rest, string(rest))
-			assert.Equal(t, c.wrapped, wrapped)
-		})
+	cutters := map[string]func([]byte, string) ([]byte, []byte, bool, bool, error){
+		"copy": CutRecordManifest, "in place": CutRecordManifestInPlace,
 	}
+	for _, c := range cases {
+		for how, cut := range cutters {
+			t.Run(c.name+"/"+how, func(t *testing.T) {
+				body := []byte(c.body)
+				mt, rest, wrapped, found, err := cut(body, "collection")
+				if c.err != nil {
+					assert.ErrorIs(t, err, c.err)
+					assert.Equal(t, c.body, string(body), "a refused body is left as it was")
+					return
+				}
+				require.NoError(t, err)
+				assert.Equal(t, c.found, found)
+				if !found {
+					assert.Equal(t, c.body, string(body), "a body without one manifest is left as it was")
+					return
+				}
+				assert.Equal(t, c.want, string(mt))
+				assert.Equal(t, c.rest, string(rest))
+				assert.Equal(t, c.wrapped, wrapped)
+				if how == "copy" {
+					assert.Equal(t, c.body, string(body), "the copying cut leaves the body as it was")
+				}
+			})
+		}
+	}
+}
+
+// TestCutRecordManifestInPlaceShares: the in-place cut's manifest is a
+// slice of the body (nothing manifest-sized is allocated), the copying
+// cut's is not.
+func TestCutRecordManifestInPlaceShares(t *testing.T) {
+	body := []byte(`{"collection":{"manifest_text":". d41d8cd98f00b204e9800998ecf8427e+0 0:0:a\tb\n"}}`)
+	mt, _, _, found, err := CutRecordManifestInPlace(body, "collection")
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, ". d41d8cd98f00b204e9800998ecf8427e+0 0:0:a\tb\n", string(mt))
+	assert.Same(t, &body[len(`{"collection":{"manifest_text":"`)], &mt[0])
+	body2 := []byte(`{"manifest_text":"x"}`)
+	mt2, _, _, _, err := CutRecordManifest(body2, "collection")
+	require.NoError(t, err)
+	assert.NotSame(t, &body2[len(`{"manifest_text":"`)], &mt2[0])
 }
 
 // FuzzCutRecordManifest: putting the cut manifest back where it was cut
@@ -51,9 +78,18 @@ func FuzzCutRecordManifest(f *testing.F) {
 	f.Add([]byte(`[1,{"manifest_text":"x"}]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		mt, rest, wrapped, found, err := CutRecordManifest(body, "collection")
+		orig := append([]byte(nil), body...)
+		mt2, rest2, wrapped2, found2, err2 := CutRecordManifestInPlace(body, "collection")
+		require.Equal(t, err, err2)
+		require.Equal(t, found, found2)
 		if err != nil || !found {
+			require.Equal(t, string(orig), string(body), "the in-place cut leaves a body it refuses as it was")
 			return
 		}
+		require.Equal(t, mt, mt2, "both cuts read the same manifest")
+		require.Equal(t, rest, rest2)
+		require.Equal(t, wrapped, wrapped2)
+		body = orig
 		var whole, cut map[string]any
 		if json.Unmarshal(body, &whole) != nil {
 			t.Fatalf("found a manifest in a body that is not an object: %q", body)

@@ -324,6 +324,19 @@ func scanRecordManifests(b []byte, itemsKey, wrapKey string, fn func(start, end 
 // valid JSON (ErrMalformedJSON), with no repeated key of those
 // (ErrDuplicateKey).
 func CutRecordManifest(body []byte, wrapKey string) (manifest, rest []byte, wrapped, found bool, err error) {
+	return cutRecordManifest(body, wrapKey, false)
+}
+
+// CutRecordManifestInPlace is CutRecordManifest that unescapes the
+// manifest where it is in body, which it changes: manifest is a slice of
+// body (unescaping only ever shortens), so that a manifest of tens of
+// megabytes is not held twice. rest is a copy, made first. On an error
+// or found false, body is unchanged.
+func CutRecordManifestInPlace(body []byte, wrapKey string) (manifest, rest []byte, wrapped, found bool, err error) {
+	return cutRecordManifest(body, wrapKey, true)
+}
+
+func cutRecordManifest(body []byte, wrapKey string, inPlace bool) (manifest, rest []byte, wrapped, found bool, err error) {
 	if !json.Valid(body) {
 		return nil, nil, false, false, ErrMalformedJSON
 	}
@@ -344,14 +357,6 @@ func CutRecordManifest(body []byte, wrapKey string) (manifest, rest []byte, wrap
 		// a body to it, so that both paths read it alike
 		return nil, nil, false, false, nil
 	}
-	if escaped {
-		var ok bool
-		if manifest, ok = unescapeJSON(make([]byte, 0, len(v)), v); !ok {
-			return nil, nil, false, false, ErrMalformedJSON
-		}
-	} else {
-		manifest = append(make([]byte, 0, len(v)), v...)
-	}
 	rest = make([]byte, 0, len(body)-(end-start)+2)
 	rest = append(append(append(rest, body[:start]...), `""`...), body[end:]...)
 	// wrapped: the value sits deeper than the top-level object
@@ -368,6 +373,20 @@ func CutRecordManifest(body []byte, wrapKey string) (manifest, rest []byte, wrap
 			continue
 		}
 		i++
+	}
+	// json.Valid has checked every escape, so unescaping cannot fail
+	// half way (and leave an in-place body half changed)
+	switch {
+	case inPlace && escaped:
+		// writes never pass reads: every escape is longer than what it
+		// stands for
+		manifest, _ = unescapeJSON(v[:0], v)
+	case inPlace:
+		manifest = v
+	case escaped:
+		manifest, _ = unescapeJSON(make([]byte, 0, len(v)), v)
+	default:
+		manifest = append(make([]byte, 0, len(v)), v...)
 	}
 	return manifest, rest, depth > 1, true, nil
 }

@@ -18,8 +18,23 @@ func Count(m []byte) int {
 	return n
 }
 
+// Len is the length of m JSON-escaped: what Append adds.
+func Len(m []byte) int {
+	n := len(m)
+	for _, c := range m {
+		switch {
+		case c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r':
+			n++
+		case c < 0x20:
+			n += 5
+		}
+	}
+	return n
+}
+
 // InPlace JSON-escapes b[start:] where it is, growing b into
-// its spare capacity (the caller leaves 5 bytes per escape), working
+// its spare capacity (the caller leaves Len(b[start:]) - len(b[start:])
+// bytes, or 5 per escape), working
 // from the end so that nothing is copied twice.
 func InPlace(b []byte, start int) []byte {
 	n := Count(b[start:])
@@ -67,12 +82,10 @@ func InPlace(b []byte, start int) []byte {
 	return b
 }
 
-// Append appends b, JSON-escaped (without quotes), to dst.
+// Append appends b, JSON-escaped (without quotes), to dst, growing dst
+// by no more than that.
 func Append(dst, b []byte) []byte {
 	start := len(dst)
-	dst = append(dst, b...)
-	if n := Count(b); n > 0 {
-		dst = slices.Grow(dst, 5*n)
-	}
+	dst = append(slices.Grow(dst, Len(b)), b...)
 	return InPlace(dst, start)
 }

@@ -30,3 +30,13 @@ func TestAppend(t *testing.T) {
 	got := Append([]byte(`"`), []byte("a\n\"b"))
 	assert.Equal(t, `"a\n\"b`, string(got))
 }
+
+func TestLen(t *testing.T) {
+	cases := []string{"", "plain", "a\nb\tc\rd\"e\\f", "\x00\x01\x1f", "é\u2028"}
+	for _, c := range cases {
+		got := Append(nil, []byte(c))
+		assert.Equal(t, len(got), Len([]byte(c)), "%q", c)
+		dst := make([]byte, 0, Len([]byte(c)))
+		assert.Len(t, Append(dst, []byte(c)), cap(dst), "Append fits a buffer of Len: %q", c)
+	}
+}

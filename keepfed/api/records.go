@@ -216,8 +216,13 @@ func readParams(ctx *fasthttp.RequestCtx, wrapKey string) (params, map[string]js
 		}
 		if len(body) > bigParam {
 			// a large body is a large manifest: decode it once, here,
-			// and the rest of the body as usual
-			mt, rest, wrapped, found, err := records.CutRecordManifest(body, wrapKey)
+			// and the rest of the body as usual; in the body itself
+			// when the body is this request's own buffer
+			cutter := records.CutRecordManifest
+			if request.OwnBody(ctx) != nil {
+				cutter = records.CutRecordManifestInPlace
+			}
+			mt, rest, wrapped, found, err := cutter(body, wrapKey)
 			switch {
 			case errors.Is(err, records.ErrDuplicateKey):
 				return nil, nil, nil, unprocessable("invalid request body: manifest_text or %s given twice", wrapKey)
@@ -245,9 +250,7 @@ func readParams(ctx *fasthttp.RequestCtx, wrapKey string) (params, map[string]js
 			}
 		}
 	case "application/x-www-form-urlencoded":
-		for k, v := range ctx.PostArgs().All() {
-			p[string(k)] = string(v)
-		}
+		return readForm(ctx, p, wrapKey)
 	case "multipart/form-data":
 		f, err := ctx.MultipartForm()
 		if err != nil {
@@ -258,6 +261,58 @@ func readParams(ctx *fasthttp.RequestCtx, wrapKey string) (params, map[string]js
 				p[k] = vs[0]
 			}
 		}
+	}
+	return p, top, cut, nil
+}
+
+// readForm adds the fields of a form body to p (the last of repeated
+// names, as fasthttp.Args reads them). A large wrapKey field (the
+// record's attributes as JSON text, what the Go SDK sends) has its
+// manifest cut out as readParams does for a JSON body, decoded in the
+// body itself when the body is this request's own, and the attributes
+// are returned as the raw body map's wrapKey entry.
+func readForm(ctx *fasthttp.RequestCtx, p params, wrapKey string) (params, map[string]json.RawMessage, *cutManifest, error) {
+	body := ctx.PostBody()
+	own := request.OwnBody(ctx) != nil
+	var top map[string]json.RawMessage
+	var cut *cutManifest
+	for len(body) > 0 {
+		seg := body
+		if i := bytes.IndexByte(body, '&'); i >= 0 {
+			seg, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		k, v, _ := bytes.Cut(seg, []byte("="))
+		key := string(records.AppendFormDecoded(nil, k))
+		if key == wrapKey {
+			top, cut = nil, nil // the last one counts
+		}
+		if key != wrapKey || len(v) <= bigParam {
+			p[key] = string(records.AppendFormDecoded(nil, v))
+			continue
+		}
+		if own {
+			v = records.AppendFormDecoded(v[:0], v) // in place
+		} else {
+			v = records.AppendFormDecoded(make([]byte, 0, len(v)), v)
+		}
+		delete(p, key)
+		v = bytes.TrimSpace(v)
+		if len(v) == 0 || v[0] != '{' {
+			p[key] = string(v) // attrs refuses it as it would any value
+			continue
+		}
+		mt, rest, _, found, err := records.CutRecordManifestInPlace(v, "")
+		switch {
+		case errors.Is(err, records.ErrDuplicateKey):
+			return nil, nil, nil, unprocessable("invalid %s parameter: manifest_text given twice", wrapKey)
+		case err != nil:
+			return nil, nil, nil, unprocessable("invalid %s parameter: want a JSON object of attributes", wrapKey)
+		case found:
+			v, cut = rest, &cutManifest{text: mt, wrapped: true}
+		}
+		top = map[string]json.RawMessage{key: v}
 	}
 	return p, top, cut, nil
 }
@@ -518,6 +573,12 @@ func (h *Handler) writeRecord(ctx *fasthttp.RequestCtx, r *apiRequest, rec store
 	if !has || !sign {
 		return writeJSON(ctx, out)
 	}
+	return writeSignedRecord(ctx, out, mt, rw)
+}
+
+// writeSignedRecord writes out with its manifest_text mt signed by rw,
+// spliced in while the answer is written (a large one streamed).
+func writeSignedRecord(ctx *fasthttp.RequestCtx, out store.Record, mt string, rw manifest.Rewriter) error {
 	delete(out, "manifest_text")
 	enc, err := json.Marshal(out)
 	if err != nil {
@@ -629,11 +690,6 @@ func (h *Handler) checkManifest(r *apiRequest, attrs store.Record) error {
 		// token at or before where it read it, so nothing unread is
 		// overwritten.
 		stripped = st.AppendSerial(m[:0], m)
-		if cap(stripped) > 2*len(stripped) {
-			// most of the buffer was signatures: keep only what is
-			// stored, so the rest can be given back
-			stripped = append([]byte(nil), stripped...)
-		}
 		r.ownManifest = nil
 	} else {
 		stripped = st.Append(make([]byte, 0, st.MaxLen(m)), m)
@@ -692,12 +748,17 @@ func (h *Handler) getByPDH(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 		return identity.StoreError(err)
 	}
 	pdh := rec.StringAttr("portable_data_hash")
-	return writeJSON(ctx, store.Record{
+	mt := rec.StringAttr("manifest_text")
+	out := store.Record{
 		"uuid":               pdh,
 		"portable_data_hash": pdh,
-		"manifest_text":      h.signManifest(rec.StringAttr("manifest_text"), r.token, rec),
+		"manifest_text":      mt,
 		"trash_at":           rec["trash_at"],
-	})
+	}
+	if rw, sign := h.signer(mt, r.token, rec); sign {
+		return writeSignedRecord(ctx, out, mt, rw)
+	}
+	return writeJSON(ctx, out)
 }
 
 func (h *Handler) create(ctx *fasthttp.RequestCtx, r *apiRequest) error {

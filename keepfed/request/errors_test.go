@@ -20,3 +20,22 @@ func TestRenderError(t *testing.T) {
 	assert.NotContains(t, string(ctx2.Response.Body()), assert.AnError.Error())
 	require.Equal(t, 502, StatusOf(WrapError(502, "x", assert.AnError)))
 }
+
+// TestOwnBody: OwnBody hands out the body SetOwnBody set, and nothing once
+// the body was replaced or reset, or when fasthttp's own buffer holds it.
+func TestOwnBody(t *testing.T) {
+	var ctx fasthttp.RequestCtx
+	assert.Nil(t, OwnBody(&ctx), "no body")
+	ctx.Request.SetBody([]byte("pooled"))
+	assert.Nil(t, OwnBody(&ctx), "fasthttp's pooled buffer is not the request's own")
+	b := []byte("mine")
+	SetOwnBody(&ctx, b)
+	got := OwnBody(&ctx)
+	require.NotNil(t, got)
+	assert.Same(t, &b[0], &got[0])
+	ctx.Request.SetBody([]byte("mine")) // same bytes, fasthttp's buffer
+	assert.Nil(t, OwnBody(&ctx), "replaced")
+	SetOwnBody(&ctx, b)
+	ctx.Request.ResetBody()
+	assert.Nil(t, OwnBody(&ctx), "reset")
+}

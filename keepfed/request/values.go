@@ -4,6 +4,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -36,6 +37,41 @@ func SetToken(ctx *fasthttp.RequestCtx, token string) {
 func Token(ctx *fasthttp.RequestCtx) string {
 	t, _ := ctx.UserValue(tokenKey{}).(string)
 	return t
+}
+
+type ownBodyKey struct{}
+
+// ownBody names the buffer SetOwnBody set by address, which does not keep
+// it alive: a handler that has cut what it needs out of a large body lets
+// it go with Request.ResetBody.
+type ownBody struct {
+	addr uintptr
+	n    int
+}
+
+// SetOwnBody makes b the request's body (fasthttp's SetBodyRaw) and
+// records that it is a buffer of this request's own, made for it and
+// never pooled, which OwnBody hands out for changing in place.
+func SetOwnBody(ctx *fasthttp.RequestCtx, b []byte) {
+	ctx.Request.SetBodyRaw(b)
+	if len(b) > 0 {
+		ctx.SetUserValue(ownBodyKey{}, ownBody{uintptr(unsafe.Pointer(unsafe.SliceData(b))), len(b)})
+	}
+}
+
+// OwnBody returns the request's body when SetOwnBody set it and it is
+// still the body, else nil. The caller may change it in place (a large
+// manifest is unescaped and stripped where it arrived) and keep slices of
+// it past the request: fasthttp never reuses it.
+func OwnBody(ctx *fasthttp.RequestCtx) []byte {
+	ob, ok := ctx.UserValue(ownBodyKey{}).(ownBody)
+	if !ok {
+		return nil
+	}
+	if body := ctx.Request.Body(); len(body) == ob.n && uintptr(unsafe.Pointer(unsafe.SliceData(body))) == ob.addr {
+		return body
+	}
+	return nil
 }
 
 type slotKey struct{}

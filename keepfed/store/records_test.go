@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestCRUDEveryKind(t *testing.T) {
@@ -212,4 +216,37 @@ func TestUserRules(t *testing.T) {
 	wantStatus(t, err, 0)
 	_, err = s.Delete(Users, admin.User.UUID, a)
 	wantStatus(t, err, 403)
+}
+
+// TestEncodeRecordLargeManifest: a record with a large manifest_text
+// encodes into a buffer of exactly its size and decodes to what
+// json.Marshal's encoding decodes to, escapes included; a manifest that
+// is not valid UTF-8 takes json.Marshal's path.
+func TestEncodeRecordLargeManifest(t *testing.T) {
+	big := strings.Repeat(". d41d8cd98f00b204e9800998ecf8427e+0 0:0:a\\040b\"c\\\\d\t\n", (bigManifest/50)+1)
+	cases := []struct {
+		name string
+		rec  Record
+	}{
+		{"large manifest and other attributes", Record{"uuid": "zzzzz-4zz18-000000000000001", "manifest_text": big, "name": "<&>", "properties": map[string]any{"k": []any{1.0, "v"}}, "trash_at": nil}},
+		{"large manifest alone", Record{"manifest_text": big}},
+		{"control bytes", Record{"manifest_text": big + "\x00\x1f\u2028"}},
+		{"not UTF-8", Record{"manifest_text": big + "\xff"}},
+		{"small manifest", Record{"manifest_text": ". x 0:0:f\n"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := encodeRecord(c.rec)
+			require.NoError(t, err)
+			want, err := json.Marshal(c.rec)
+			require.NoError(t, err)
+			var a, b Record
+			require.NoError(t, json.Unmarshal(got, &a))
+			require.NoError(t, json.Unmarshal(want, &b))
+			assert.Equal(t, b, a)
+			if mt := c.rec.StringAttr("manifest_text"); len(mt) >= bigManifest && utf8.ValidString(mt) {
+				assert.Equal(t, len(got), cap(got), "one buffer of the record's size")
+			}
+		})
+	}
 }

@@ -80,9 +80,19 @@ func Open(path, clusterID string) (*Store, error) {
 	return open(path, clusterID, &bolt.Options{Timeout: 5 * time.Second})
 }
 
+// initialMmapSize is the store's initial mapping: address space only (a
+// page costs memory when it is read), and large enough that a growing
+// file seldom needs a new mapping, for which bbolt copies every value
+// the writing transaction holds onto the heap (a large manifest: once
+// more).
+const initialMmapSize = 1 << 30
+
 func open(path, clusterID string, opts *bolt.Options) (*Store, error) {
 	if !signing.IsClusterID(clusterID) {
 		return nil, fmt.Errorf("store: open %s: invalid cluster id %q", path, clusterID)
+	}
+	if opts.InitialMmapSize == 0 {
+		opts.InitialMmapSize = initialMmapSize
 	}
 	db, err := bolt.Open(path, 0o600, opts)
 	if err != nil {
