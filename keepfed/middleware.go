@@ -99,7 +99,9 @@ func WithAccessLog(log *slog.Logger, m *metrics.Metrics) Middleware {
 				return
 			}
 			size := ctx.Response.Header.ContentLength()
-			if size < 0 && !ctx.Response.IsBodyStream() {
+			if size <= 0 && !ctx.Response.IsBodyStream() {
+				// fasthttp sets Content-Length of a set body only as
+				// it writes the answer
 				size = len(ctx.Response.Body())
 			}
 			attrs := make([]slog.Attr, 0, 10)

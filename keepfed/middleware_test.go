@@ -3,6 +3,7 @@ package keepfed
 import (
 	"bufio"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -161,4 +162,11 @@ func TestAccessLogLeavesStreamsAlone(t *testing.T) {
 	assert.Empty(t, r.header.Get("Content-Length"), "sent chunked, as streamed")
 	require.Eventually(t, func() bool { return strings.Contains(tc.logs.String(), `"path":"/stream"`) }, 5*time.Second, 10*time.Millisecond)
 	assert.Regexp(t, `"path":"/stream","status":200,"bytes":-1,`, tc.logs.String())
+	// an answer that is not streamed is counted
+	r = do(t, http.MethodGet, tc.url+"/arvados/v1/keep_services/accessible", "", nil)
+	require.Equal(t, 200, r.status)
+	require.Eventually(t, func() bool {
+		return strings.Contains(tc.logs.String(), `"path":"/arvados/v1/keep_services/accessible"`)
+	}, 5*time.Second, 10*time.Millisecond)
+	assert.Contains(t, tc.logs.String(), fmt.Sprintf(`"path":"/arvados/v1/keep_services/accessible","status":200,"bytes":%d,`, len(r.body)))
 }

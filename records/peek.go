@@ -14,8 +14,23 @@ import (
 // application/x-www-form-urlencoded body, decoded as fasthttp.Args
 // decodes it ('+' is a space, a bad %-escape stays as it is), and whether
 // there is one. Only that value is copied.
-func FormValue(body []byte, name string) ([]byte, bool) {
+func FormValue(body []byte, name string) (value []byte, found bool) {
 	var kbuf [64]byte
+	EachFormField(body, func(k, v []byte) bool {
+		// each decoded byte comes from 1 or 3 bytes
+		if len(k) < len(name) || len(k) > 3*len(name) || string(AppendFormDecoded(kbuf[:0], k)) != name {
+			return true
+		}
+		value, found = AppendFormDecoded(nil, v), true
+		return false
+	})
+	return value, found
+}
+
+// EachFormField calls fn with the raw (still encoded) name and value of
+// each field of the application/x-www-form-urlencoded body, in order,
+// until fn returns false. A field without '=' has an empty value.
+func EachFormField(body []byte, fn func(key, value []byte) bool) {
 	for len(body) > 0 {
 		seg := body
 		if i := bytes.IndexByte(body, '&'); i >= 0 {
@@ -24,15 +39,10 @@ func FormValue(body []byte, name string) ([]byte, bool) {
 			body = nil
 		}
 		k, v, _ := bytes.Cut(seg, []byte("="))
-		// each decoded byte comes from 1 or 3 bytes
-		if len(k) < len(name) || len(k) > 3*len(name) {
-			continue
-		}
-		if string(AppendFormDecoded(kbuf[:0], k)) == name {
-			return AppendFormDecoded(nil, v), true
+		if !fn(k, v) {
+			return
 		}
 	}
-	return nil, false
 }
 
 // AppendFormDecoded appends the form-decoded src to dst: '+' is a space

@@ -272,25 +272,18 @@ func readParams(ctx *fasthttp.RequestCtx, wrapKey string) (params, map[string]js
 // body itself when the body is this request's own, and the attributes
 // are returned as the raw body map's wrapKey entry.
 func readForm(ctx *fasthttp.RequestCtx, p params, wrapKey string) (params, map[string]json.RawMessage, *cutManifest, error) {
-	body := ctx.PostBody()
 	own := request.OwnBody(ctx) != nil
 	var top map[string]json.RawMessage
 	var cut *cutManifest
-	for len(body) > 0 {
-		seg := body
-		if i := bytes.IndexByte(body, '&'); i >= 0 {
-			seg, body = body[:i], body[i+1:]
-		} else {
-			body = nil
-		}
-		k, v, _ := bytes.Cut(seg, []byte("="))
+	var err error
+	records.EachFormField(ctx.PostBody(), func(k, v []byte) bool {
 		key := string(records.AppendFormDecoded(nil, k))
 		if key == wrapKey {
 			top, cut = nil, nil // the last one counts
 		}
 		if key != wrapKey || len(v) <= bigParam {
 			p[key] = string(records.AppendFormDecoded(nil, v))
-			continue
+			return true
 		}
 		if own {
 			v = records.AppendFormDecoded(v[:0], v) // in place
@@ -301,18 +294,24 @@ func readForm(ctx *fasthttp.RequestCtx, p params, wrapKey string) (params, map[s
 		v = bytes.TrimSpace(v)
 		if len(v) == 0 || v[0] != '{' {
 			p[key] = string(v) // attrs refuses it as it would any value
-			continue
+			return true
 		}
-		mt, rest, _, found, err := records.CutRecordManifestInPlace(v, "")
+		mt, rest, _, found, cerr := records.CutRecordManifestInPlace(v, "")
 		switch {
-		case errors.Is(err, records.ErrDuplicateKey):
-			return nil, nil, nil, unprocessable("invalid %s parameter: manifest_text given twice", wrapKey)
-		case err != nil:
-			return nil, nil, nil, unprocessable("invalid %s parameter: want a JSON object of attributes", wrapKey)
+		case errors.Is(cerr, records.ErrDuplicateKey):
+			err = unprocessable("invalid %s parameter: manifest_text given twice", wrapKey)
+			return false
+		case cerr != nil:
+			err = unprocessable("invalid %s parameter: want a JSON object of attributes", wrapKey)
+			return false
 		case found:
 			v, cut = rest, &cutManifest{text: mt, wrapped: true}
 		}
 		top = map[string]json.RawMessage{key: v}
+		return true
+	})
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	return p, top, cut, nil
 }
