@@ -123,7 +123,7 @@ func (h *Handler) dispatch(ctx *fasthttp.RequestCtx) error {
 	if (top != nil || cut != nil) && len(ctx.Request.Body()) > bigParam {
 		// parsed into top and params: let a large body go now rather
 		// than at the end of the request
-		ctx.Request.ResetBody()
+		request.ReleaseBody(ctx)
 	}
 	if r.method == fasthttp.MethodPost {
 		if o := ctx.Request.Header.Peek("X-Http-Method-Override"); len(o) > 0 {

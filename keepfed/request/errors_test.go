@@ -38,4 +38,9 @@ func TestOwnBody(t *testing.T) {
 	SetOwnBody(&ctx, b)
 	ctx.Request.ResetBody()
 	assert.Nil(t, OwnBody(&ctx), "reset")
+	SetOwnBody(&ctx, b)
+	ReleaseBody(&ctx)
+	assert.Nil(t, OwnBody(&ctx), "released")
+	assert.Empty(t, ctx.Request.Body())
+	assert.Nil(t, ctx.UserValue(ownBodyKey{}), "not kept alive by the record of it")
 }

@@ -41,21 +41,13 @@ func Token(ctx *fasthttp.RequestCtx) string {
 
 type ownBodyKey struct{}
 
-// ownBody names the buffer SetOwnBody set by address, which does not keep
-// it alive: a handler that has cut what it needs out of a large body lets
-// it go with Request.ResetBody.
-type ownBody struct {
-	addr uintptr
-	n    int
-}
-
 // SetOwnBody makes b the request's body (fasthttp's SetBodyRaw) and
 // records that it is a buffer of this request's own, made for it and
 // never pooled, which OwnBody hands out for changing in place.
 func SetOwnBody(ctx *fasthttp.RequestCtx, b []byte) {
 	ctx.Request.SetBodyRaw(b)
 	if len(b) > 0 {
-		ctx.SetUserValue(ownBodyKey{}, ownBody{uintptr(unsafe.Pointer(unsafe.SliceData(b))), len(b)})
+		ctx.SetUserValue(ownBodyKey{}, b)
 	}
 }
 
@@ -64,14 +56,23 @@ func SetOwnBody(ctx *fasthttp.RequestCtx, b []byte) {
 // manifest is unescaped and stripped where it arrived) and keep slices of
 // it past the request: fasthttp never reuses it.
 func OwnBody(ctx *fasthttp.RequestCtx) []byte {
-	ob, ok := ctx.UserValue(ownBodyKey{}).(ownBody)
-	if !ok {
+	b, _ := ctx.UserValue(ownBodyKey{}).([]byte)
+	if len(b) == 0 {
 		return nil
 	}
-	if body := ctx.Request.Body(); len(body) == ob.n && uintptr(unsafe.Pointer(unsafe.SliceData(body))) == ob.addr {
-		return body
+	if body := ctx.Request.Body(); len(body) != len(b) || unsafe.SliceData(body) != unsafe.SliceData(b) {
+		return nil
 	}
-	return nil
+	return b
+}
+
+// ReleaseBody lets the request's body go (Request.ResetBody, and the
+// record SetOwnBody keeps), for a handler that has taken what it needs
+// out of a large body: what it kept of it stays, the rest can be
+// collected before the request ends.
+func ReleaseBody(ctx *fasthttp.RequestCtx) {
+	ctx.Request.ResetBody()
+	ctx.RemoveUserValue(ownBodyKey{})
 }
 
 type slotKey struct{}
