@@ -68,6 +68,9 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, f forwarding) error {
 	}
 	var buf *[]byte
 	if f.rewriteOut != nil {
+		if streamed, err := streamRewrittenResponse(ctx, resp, *f.rewriteOut, f.target.ID); streamed || err != nil {
+			return err
+		}
 		if buf, err = rewriteResponse(resp, *f.rewriteOut, f.target.ID); err != nil {
 			return err
 		}
@@ -411,6 +414,12 @@ func isArvadosError(resp *fasthttp.Response) bool {
 // copyResponse copies status, headers and body of src into dst, keeping
 // dst's X-Request-Id unless src has one and dropping hop-by-hop headers.
 func copyResponse(dst, src *fasthttp.Response) {
+	copyResponseHeader(dst, src)
+	dst.SetBody(src.Body())
+}
+
+// copyResponseHeader is copyResponse without the body.
+func copyResponseHeader(dst, src *fasthttp.Response) {
 	var reqID []byte
 	if len(src.Header.Peek("X-Request-Id")) == 0 {
 		reqID = append(reqID, dst.Header.Peek("X-Request-Id")...)
@@ -423,7 +432,6 @@ func copyResponse(dst, src *fasthttp.Response) {
 	if len(reqID) > 0 {
 		dst.Header.SetBytesV("X-Request-Id", reqID)
 	}
-	dst.SetBody(src.Body())
 }
 
 // rewriteRequestManifests turns +R<cluster>- hints back into +A in the
