@@ -9,6 +9,7 @@ import (
 	"github.com/keepfed/keepfed/keepfed/blocks"
 	"github.com/keepfed/keepfed/keepfed/config"
 	"github.com/keepfed/keepfed/keepfed/remotes"
+	"github.com/keepfed/keepfed/keepfed/request"
 	"github.com/keepfed/keepfed/records"
 	"github.com/valyala/fasthttp"
 )
@@ -64,6 +65,7 @@ func (s *Server) newRecordProxy() (*records.Proxy, error) {
 		MaxBodySize:             cfg.API.MaxRequestSize,
 		CheckForward:            s.checkFwd,
 		Logger:                  s.log,
+		HoldStream:              request.HoldSlot,
 	}
 	if up := s.upgrader; up != nil {
 		rc.UpgradeV1 = func(token string) (string, bool) {

@@ -68,7 +68,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, f forwarding) error {
 	}
 	var buf *[]byte
 	if f.rewriteOut != nil {
-		if streamed, err := streamRewrittenResponse(ctx, resp, *f.rewriteOut, f.target.ID); streamed || err != nil {
+		if streamed, err := streamRewrittenResponse(ctx, resp, *f.rewriteOut, f.target.ID, p.cfg.HoldStream); streamed || err != nil {
 			return err
 		}
 		if buf, err = rewriteResponse(resp, *f.rewriteOut, f.target.ID); err != nil {

@@ -149,6 +149,11 @@ type Config struct {
 	// recently used beyond it are closed and forgotten; in DNS mode every
 	// cluster id is an endpoint). Zero: DefaultMaxClients.
 	MaxClients int
+	// HoldStream, when set, is called when an answer is streamed to the
+	// client after the handler returns (a large rewritten manifest), and
+	// the function it returns when the stream ends: the server keeps the
+	// request's concurrency slot that long. Nil: nothing is held.
+	HoldStream func(ctx *fasthttp.RequestCtx) (done func())
 }
 
 // Proxy is the federated record proxy. It is safe for concurrent use.

@@ -31,10 +31,11 @@ type manifestSpan struct {
 // streamRewrittenResponse answers ctx with resp (status and headers as
 // copyResponse copies them) and a body streamed with every record-level
 // manifest rewritten by rw: what rewriteResponse and copyResponse give,
-// without building it. It takes resp's body (resp keeps none). handled is
+// without building it, holding the request's slot (hold, if not nil) until
+// the stream ends. It takes resp's body (resp keeps none). handled is
 // false, and nothing is done, for an answer rewriteResponse would leave
 // alone or that is small enough to build; a malformed answer is a 502.
-func streamRewrittenResponse(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, rw manifest.Rewriter, cluster string) (handled bool, err error) {
+func streamRewrittenResponse(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, rw manifest.Rewriter, cluster string, hold func(*fasthttp.RequestCtx) func()) (handled bool, err error) {
 	if resp.StatusCode() < 200 || resp.StatusCode() >= 300 || !isJSON(resp.Header.ContentType()) ||
 		len(resp.Header.ContentEncoding()) > 0 || len(resp.Body()) <= streamRewriteMin {
 		return false, nil
@@ -54,7 +55,12 @@ func streamRewrittenResponse(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, 
 	}
 	copyResponseHeader(&ctx.Response, resp)
 	body = resp.SwapBody(nil) // ours now: resp goes back to its pool
+	done := func() {}
+	if hold != nil {
+		done = hold(ctx)
+	}
 	ctx.Response.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer done()
 		writeRewritten(w, body, spans, rw, streamRewritePiece) //nolint:errcheck // a failed write ends the stream anyway
 	})
 	return true, nil

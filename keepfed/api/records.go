@@ -594,7 +594,11 @@ func writeSignedRecord(ctx *fasthttp.RequestCtx, out store.Record, mt string, rw
 	if len(m) > streamManifest {
 		// a large manifest is signed and escaped a piece at a time
 		// straight to the connection: no manifest-sized answer is built
+		// the request keeps its concurrency slot until the stream
+		// ends, as a streamed block does
+		done := request.HoldSlot(ctx)
 		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			defer done()
 			w.WriteString(head) //nolint:errcheck // a failed write ends the stream anyway
 			if err := writeSignedJSON(w, rw, m); err == nil {
 				w.Write(tail) //nolint:errcheck // as above
