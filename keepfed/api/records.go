@@ -593,9 +593,9 @@ func writeSignedRecord(ctx *fasthttp.RequestCtx, out store.Record, mt string, rw
 	ctx.SetContentType("application/json")
 	if len(m) > streamManifest {
 		// a large manifest is signed and escaped a piece at a time
-		// straight to the connection: no manifest-sized answer is built
-		// the request keeps its concurrency slot until the stream
-		// ends, as a streamed block does
+		// straight to the connection: no manifest-sized answer is
+		// built. The request keeps its concurrency slot until the
+		// stream ends, as a streamed block does.
 		done := request.HoldSlot(ctx)
 		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 			defer done()
