@@ -469,3 +469,22 @@ func appendToRemote(dst, tok []byte, cluster string) []byte {
 		tok = tok[i+1:]
 	}
 }
+
+// PieceLen returns how much of m to rewrite next when rewriting it a
+// piece at a time: all of it when it is at most about max bytes, else up
+// to the last space before max (the first one after, when there is
+// none). A space never falls inside a token, so rewriting the pieces one
+// after another gives the rewrite of m whole; nor inside a JSON escape,
+// so m may also be the escaped text of a manifest.
+func PieceLen(m []byte, max int) int {
+	if len(m) <= max {
+		return len(m)
+	}
+	if i := bytes.LastIndexByte(m[:max], ' '); i > 0 {
+		return i
+	}
+	if i := bytes.IndexByte(m[max:], ' '); i >= 0 {
+		return max + i
+	}
+	return len(m)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/keepfed/keepfed/signing"
 )
@@ -156,6 +157,44 @@ func TestAppendToRemoteMatchesSigning(t *testing.T) {
 		want := signing.AppendToRemote(nil, tok, "cuwyk")
 		if got := appendToRemote(nil, []byte(tok), "cuwyk"); !bytes.Equal(got, want) {
 			t.Errorf("appendToRemote(%q) = %q, want %q", tok, got, want)
+		}
+	}
+}
+
+func TestPieceLen(t *testing.T) {
+	cases := []struct {
+		m    string
+		max  int
+		want int
+	}{
+		{"", 4, 0},
+		{"abc", 4, 3},
+		{"ab cd ef", 6, 5},
+		{"ab cd ef", 4, 2},
+		{"abcdef gh", 3, 6},
+		{"abcdefgh", 3, 8},
+		{" abcdef", 3, 7},
+	}
+	for _, c := range cases {
+		if got := PieceLen([]byte(c.m), c.max); got != c.want {
+			t.Errorf("PieceLen(%q, %d) = %d, want %d", c.m, c.max, got, c.want)
+		}
+	}
+	// rewriting the pieces one after another is rewriting the whole
+	ring := signing.NewKeyRing(time.Hour, []byte("a key for the piece test"))
+	m := []byte(". d41d8cd98f00b204e9800998ecf8427e+0 acbd18db4cc2f85cedef654fccc4a4d8+3+Afeedfeedfeedfeedfeedfeedfeedfeedfeedfeed@12345678 0:3:a 3:0:b\\040c\n./s acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:d\n")
+	for name, rw := range map[string]Rewriter{"sign": Sign(ring, "tok", 1<<31), "strip": Strip(false), "to remote": ToRemote("zzzzz")} {
+		whole := rw.AppendSerial(nil, m)
+		for max := 1; max <= len(m); max++ {
+			var got []byte
+			for rest := m; len(rest) > 0; {
+				n := PieceLen(rest, max)
+				got = rw.AppendSerial(got, rest[:n])
+				rest = rest[n:]
+			}
+			if string(got) != string(whole) {
+				t.Fatalf("%s in pieces of %d:\n%q\nwhole:\n%q", name, max, got, whole)
+			}
 		}
 	}
 }

@@ -67,9 +67,8 @@ func streamRewrittenResponse(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, 
 }
 
 // writeRewritten writes body to w with the manifest string at each span
-// rewritten by rw, piece bytes of it at a time. A piece is cut just
-// before a space, which is never inside a JSON escape nor a manifest
-// token, so the output is that of AppendRecordManifests.
+// rewritten by rw, about piece bytes of its escaped text at a time
+// (manifest.PieceLen), which gives the output of AppendRecordManifests.
 func writeRewritten(w io.Writer, body []byte, spans []manifestSpan, rw manifest.Rewriter, piece int) error {
 	var raw, out, esc []byte
 	last := 0
@@ -79,14 +78,7 @@ func writeRewritten(w io.Writer, body []byte, spans []manifestSpan, rw manifest.
 		}
 		v := body[s.start+1 : s.end-1]
 		for len(v) > 0 {
-			cut := len(v)
-			if cut > piece {
-				if i := bytes.LastIndexByte(v[:piece], ' '); i > 0 {
-					cut = i
-				} else if i := bytes.IndexByte(v[piece:], ' '); i >= 0 {
-					cut = piece + i
-				}
-			}
+			cut := manifest.PieceLen(v, piece)
 			p := v[:cut]
 			if s.escaped {
 				raw, _ = unescapeJSON(raw[:0], p) // json.Valid checked the escapes

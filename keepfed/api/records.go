@@ -623,19 +623,11 @@ const (
 )
 
 // writeSignedJSON writes m signed by rw and JSON-escaped to w, a piece at
-// a time: each piece is cut just before a space, which never splits a
-// token, so the output is that of signing m whole.
+// a time (manifest.PieceLen), which gives the output of signing m whole.
 func writeSignedJSON(w io.Writer, rw manifest.Rewriter, m []byte) error {
 	var signed, esc []byte
 	for len(m) > 0 {
-		cut := len(m)
-		if cut > streamPiece {
-			if i := bytes.LastIndexByte(m[:streamPiece], ' '); i > 0 {
-				cut = i
-			} else if i := bytes.IndexByte(m[streamPiece:], ' '); i >= 0 {
-				cut = streamPiece + i
-			}
-		}
+		cut := manifest.PieceLen(m, streamPiece)
 		signed = rw.AppendSerial(signed[:0], m[:cut])
 		esc = jsonesc.Append(esc[:0], signed)
 		if _, err := w.Write(esc); err != nil {
