@@ -1,7 +1,9 @@
 package records
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -30,9 +32,9 @@ func BenchmarkForwardGet(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendManifestJSON splices a collection record whose manifest
-// has 20,000 signed 64 MiB blocks (about 1.9 MB of JSON).
-func BenchmarkAppendManifestJSON(b *testing.B) {
+// benchRecordBody is a collection record whose manifest has 20,000
+// signed 64 MiB blocks (about 1.9 MB of JSON).
+func benchRecordBody() []byte {
 	var m []byte
 	m = append(m, '.')
 	for i := range 20000 {
@@ -40,7 +42,12 @@ func BenchmarkAppendManifestJSON(b *testing.B) {
 		m = append(m, []byte(fmt.Sprintf("%032x+67108864+A0123456789abcdef0123456789abcdef01234567@65f00000", i))...)
 	}
 	m = append(m, " 0:1342177280000:big\\040file\n"...)
-	body := mustJSON(map[string]any{"uuid": collB, "manifest_text": string(m), "portable_data_hash": pdh1})
+	return mustJSON(map[string]any{"uuid": collB, "manifest_text": string(m), "portable_data_hash": pdh1})
+}
+
+// BenchmarkAppendManifestJSON splices benchRecordBody.
+func BenchmarkAppendManifestJSON(b *testing.B) {
+	body := benchRecordBody()
 	rw := manifest.ToRemote(idB)
 	dst := make([]byte, 0, 2*len(body))
 	b.SetBytes(int64(len(body)))
@@ -48,4 +55,41 @@ func BenchmarkAppendManifestJSON(b *testing.B) {
 	for b.Loop() {
 		dst, _, _ = AppendManifestJSON(dst[:0], body, rw)
 	}
+}
+
+// BenchmarkRewriteAnswer compares, for benchRecordBody, the proxy's two
+// ways of rewriting a remote's answer: built whole (AppendRecordManifests,
+// the baseline, below streamRewriteMin) and streamed in pieces
+// (writeRewritten, above it), to a writer that drops the bytes. The
+// streamed one holds 256 KiB of pieces instead of three bodies; it should
+// cost about the same time.
+func BenchmarkRewriteAnswer(b *testing.B) {
+	body := benchRecordBody()
+	rw := manifest.ToRemote(idB)
+	b.Run("whole", func(b *testing.B) {
+		dst := make([]byte, 0, 2*len(body))
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			dst, _, _ = AppendRecordManifests(dst[:0], body, rw)
+			io.Discard.Write(dst) //nolint:errcheck // discards
+		}
+	})
+	b.Run("streamed", func(b *testing.B) {
+		var spans []manifestSpan
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			spans = spans[:0]
+			if !json.Valid(body) {
+				b.Fatal("invalid")
+			}
+			if err := scanRecordManifests(body, "items", "", func(s, e int, esc bool) { spans = append(spans, manifestSpan{s, e, esc}) }); err != nil {
+				b.Fatal(err)
+			}
+			if err := writeRewritten(io.Discard, body, spans, rw, streamRewritePiece); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
