@@ -756,15 +756,25 @@ func (h *Handler) getByPDH(ctx *fasthttp.RequestCtx, r *apiRequest) error {
 	return writeJSON(ctx, out)
 }
 
-func (h *Handler) create(ctx *fasthttp.RequestCtx, r *apiRequest) error {
+// writeAttrs returns the attributes of a create or update, a
+// collection's manifest verified and stripped (checkManifest).
+func (h *Handler) writeAttrs(r *apiRequest) (store.Record, error) {
 	attrs, err := r.attrs()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if r.kind == store.Collections {
 		if err := h.checkManifest(r, attrs); err != nil {
-			return err
+			return nil, err
 		}
+	}
+	return attrs, nil
+}
+
+func (h *Handler) create(ctx *fasthttp.RequestCtx, r *apiRequest) error {
+	attrs, err := h.writeAttrs(r)
+	if err != nil {
+		return err
 	}
 	if isTrue(r.params["ensure_unique_name"]) {
 		if err := h.uniqueName(r, attrs); err != nil {
@@ -818,14 +828,9 @@ func (h *Handler) uniqueName(r *apiRequest, attrs store.Record) error {
 }
 
 func (h *Handler) update(ctx *fasthttp.RequestCtx, r *apiRequest) error {
-	attrs, err := r.attrs()
+	attrs, err := h.writeAttrs(r)
 	if err != nil {
 		return err
-	}
-	if r.kind == store.Collections {
-		if err := h.checkManifest(r, attrs); err != nil {
-			return err
-		}
 	}
 	sel, err := r.selectList()
 	if err != nil {
